@@ -1,0 +1,65 @@
+// Configuration (SPEC §3): process environment, then a `.env` file in the
+// working directory (the environment wins), then command-line flags (flags
+// win). Bad values are ConfigErrors with a message naming the setting.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qc {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class FeedKind { Sim, Replay, None, Polygon };
+
+struct ServeConfig {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 5050;
+  std::filesystem::path data_dir = "data";
+  std::string mongo_uri;
+  std::string redis_url;
+  std::string redis_host;
+  std::string polygon_api_key;
+  std::string polygon_api_url = "https://api.massive.com";
+  std::string polygon_ws_url = "wss://socket.massive.com/stocks";
+  std::string api_token;
+  std::vector<std::string> cors_origins = {"*"};
+  FeedKind feed = FeedKind::Sim;
+  bool feed_chosen = false;  // set explicitly (flag or QC_FEED)
+  std::filesystem::path replay_path;
+  double replay_rate = 0;  // bars per second, 0 = as fast as possible
+  int sim_step_ms = 50;    // wall-clock ms per simulated minute
+  std::uint64_t sim_seed = 20210712;
+  std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
+  int http_threads = 2;
+  std::string log_level = "info";
+};
+
+struct BacktestConfig {
+  std::filesystem::path recommendations;
+  std::filesystem::path bars;
+  std::filesystem::path out;  // empty: stdout
+  bool progress = true;
+};
+
+// Variables from the environment and `.env`; the environment wins.
+using Variables = std::map<std::string, std::string>;
+Variables read_dotenv(const std::filesystem::path& path);  // missing file: empty
+Variables collect_variables(char** environ_ptr, const std::filesystem::path& dotenv);
+
+// `args` excludes the program name and subcommand.
+ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::string>& args);
+BacktestConfig parse_backtest_config(const std::vector<std::string>& args);
+
+std::string serve_usage();
+std::string backtest_usage();
+
+}  // namespace qc

@@ -1,0 +1,335 @@
+#include "app/ledger.h"
+
+#include <algorithm>
+
+#include "app/log.h"
+#include "core/ny_time.h"
+#include "core/render.h"
+
+namespace qc {
+namespace {
+constexpr std::size_t kMaxQueuedBars = 1 << 16;
+constexpr auto kTickerlistInterval = std::chrono::milliseconds(200);
+}  // namespace
+
+Ledger::Ledger(Store& store, Cache& cache, ApiViews& views)
+    : store_(store), cache_(cache), views_(views) {
+  rebuild_from_store();
+  thread_ = std::thread([this] { run(); });
+}
+
+Ledger::~Ledger() { stop(); }
+
+void Ledger::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  room_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Ledger::rebuild_from_store() {
+  StoredState state = store_.load();
+  engine_ = Engine(state.tickers);
+  quotes_ = QuoteBoard();
+  for (const auto& p : state.open_positions) engine_.restore_open(p);
+  for (const auto& c : state.closed_positions) engine_.restore_closed(c);
+  for (const auto& [symbol, start] : state.last_bars) engine_.restore_last_bar(symbol, start);
+  known_documents_.clear();
+  documents_.clear();
+  for (auto& stored : state.documents) {
+    known_documents_.insert(canonical_json(stored.document));
+    auto ts = parse_new_york_time(stored.document.us_date, stored.document.sg_date);
+    if (!ts) continue;
+    add_document_entry({*ts, stored.seq, valid_positions(stored.document, *ts)});
+  }
+  {
+    std::lock_guard lock(counters_mutex_);
+    counters_.documents = state.documents.size();
+    counters_.open_positions = engine_.open_count();
+    counters_.closed_positions = engine_.performance().position_count();
+    tickers_copy_ = engine_.tickers();
+    latest_bar_ = engine_.latest_bar_start();
+  }
+  publish_recommendations();
+  publish_performance();
+  publish_tickerlist();
+  sync_cache();
+}
+
+std::vector<OpenPosition> Ledger::valid_positions(const RecommendationDocument& doc,
+                                                  std::int64_t ts) const {
+  std::vector<OpenPosition> out;
+  for (std::size_t i = 0; i < doc.items.size(); ++i) {
+    if (validate_item(doc.items[i], static_cast<int>(i),
+                      [this](std::string_view s) { return engine_.is_tracked(s); }))
+      continue;
+    out.push_back(position_for(doc.items[i], ts));
+  }
+  return out;
+}
+
+void Ledger::add_document_entry(DocumentEntry entry) {
+  // Newest first: by open time descending, then later insertion first.
+  auto pos = std::find_if(documents_.begin(), documents_.end(), [&](const DocumentEntry& d) {
+    return d.open_timestamp < entry.open_timestamp ||
+           (d.open_timestamp == entry.open_timestamp && d.seq < entry.seq);
+  });
+  documents_.insert(pos, std::move(entry));
+}
+
+void Ledger::publish_recommendations() {
+  std::vector<std::string> items;
+  for (const auto& d : documents_) {
+    for (const auto& p : d.items) {
+      if (items.size() >= static_cast<std::size_t>(ApiViews::kMaxLimit)) break;
+      items.push_back(render_open_position(p));
+    }
+    if (items.size() >= static_cast<std::size_t>(ApiViews::kMaxLimit)) break;
+  }
+  views_.publish_recommendations(std::move(items));
+}
+
+void Ledger::publish_performance() { views_.publish_performance(render_performance(engine_.performance())); }
+
+void Ledger::publish_tickerlist() {
+  views_.publish_tickerlist(render_tickerlist(engine_.tickers(), quotes_, market_open_.load()));
+  quotes_dirty_ = false;
+  last_tickerlist_publish_ = std::chrono::steady_clock::now();
+}
+
+void Ledger::sync_cache() {
+  try {
+    std::string tickers;
+    JsonWriter w(tickers);
+    w.begin_object();
+    for (const auto& t : engine_.tickers())
+      w.key(t.symbol).begin_object().key("symbol").value(t.symbol).key("exchange").value(t.exchange)
+          .key("name").value(t.name).end_object();
+    w.end_object();
+    cache_.put("tickers_metadata", tickers);
+    std::string open;
+    JsonWriter o(open);
+    o.begin_array();
+    for (const auto& p : engine_.open_positions()) write_open_position(o, p);
+    o.end_array();
+    cache_.put("open_positions", open);
+  } catch (const std::exception& e) {
+    log::warn("cache", std::string("cannot update cache: ") + e.what());
+  }
+}
+
+bool Ledger::enqueue(Job job, std::size_t bars) {
+  std::unique_lock lock(mutex_);
+  room_.wait(lock, [&] { return stopping_ || bars == 0 || queued_bars_ < kMaxQueuedBars; });
+  if (stopping_) return false;
+  queue_.push_back(std::move(job));
+  queued_bars_ += bars;
+  lock.unlock();
+  wake_.notify_one();
+  return true;
+}
+
+void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
+                             DocumentCallback done) {
+  DocumentJob job{std::move(doc), mode, done};
+  if (!enqueue(std::move(job), 0)) {
+    DocumentOutcome out;
+    out.status = DocumentOutcome::Status::Unavailable;
+    out.error = "the server is shutting down";
+    done(std::move(out));
+  }
+}
+
+bool Ledger::submit_bars(std::vector<MinuteBar> bars) {
+  if (bars.empty()) return true;
+  std::size_t n = bars.size();
+  return enqueue(BarsJob{std::move(bars)}, n);
+}
+
+void Ledger::submit_document(RecommendationDocument doc) {
+  submit_document(std::move(doc), InvalidItems::SkipItem, [](DocumentOutcome out) {
+    if (out.status == DocumentOutcome::Status::Unavailable)
+      log::warn("ledger", "feed document not stored: " + out.error);
+    for (const auto& p : out.problems) log::warn("ledger", "feed document item skipped: " + describe(p));
+  });
+}
+
+void Ledger::flush() {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  auto job = FlushJob{[&] {
+    std::lock_guard lock(m);
+    done = true;
+    cv.notify_all();
+  }};
+  if (!enqueue(std::move(job), 0)) return;
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+}
+
+void Ledger::set_market_open(bool open) {
+  if (market_open_.exchange(open) != open) {
+    market_open_changed_ = true;
+    wake_.notify_one();
+  }
+}
+
+LedgerCounters Ledger::counters() const {
+  std::lock_guard lock(counters_mutex_);
+  return counters_;
+}
+
+std::vector<Ticker> Ledger::tickers() const {
+  std::lock_guard lock(counters_mutex_);
+  return tickers_copy_;
+}
+
+std::optional<std::int64_t> Ledger::latest_bar_start() const {
+  std::lock_guard lock(counters_mutex_);
+  return latest_bar_;
+}
+
+void Ledger::run() {
+  std::deque<Job> jobs;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, kTickerlistInterval, [&] {
+        return stopping_ || !queue_.empty() || market_open_changed_.load();
+      });
+      jobs.swap(queue_);
+      queued_bars_ = 0;
+      if (jobs.empty() && stopping_) break;
+    }
+    room_.notify_all();
+    process(jobs);
+    jobs.clear();
+    if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
+    if (quotes_dirty_ &&
+        std::chrono::steady_clock::now() - last_tickerlist_publish_ >= kTickerlistInterval)
+      publish_tickerlist();
+  }
+  if (quotes_dirty_) publish_tickerlist();
+}
+
+void Ledger::process(std::deque<Job>& jobs) {
+  ChangeSet changes;
+  struct Reply {
+    DocumentCallback done;
+    DocumentOutcome outcome;
+    std::size_t new_doc_index = SIZE_MAX;  // index in changes.new_documents
+    std::int64_t open_timestamp = 0;
+  };
+  std::vector<Reply> replies;
+  std::vector<std::function<void()>> flushes;
+  std::vector<std::pair<std::string, std::int64_t>> last_bars;
+  std::vector<ClosedPosition> closed;
+  LedgerCounters delta;
+
+  for (auto& job : jobs) {
+    if (auto* d = std::get_if<DocumentJob>(&job)) {
+      Reply r;
+      r.done = std::move(d->done);
+      std::string canonical = canonical_json(d->doc);
+      auto ts = parse_new_york_time(d->doc.us_date, d->doc.sg_date);
+      if (ts && known_documents_.count(canonical)) {
+        r.outcome.status = DocumentOutcome::Status::Duplicate;
+        r.outcome.results = valid_positions(d->doc, *ts);
+        replies.push_back(std::move(r));
+        continue;
+      }
+      OpenResult opened = engine_.open(d->doc, d->mode);
+      r.outcome.problems = std::move(opened.problems);
+      if (opened.refused) {
+        r.outcome.status = DocumentOutcome::Status::Invalid;
+        replies.push_back(std::move(r));
+        continue;
+      }
+      r.outcome.status = DocumentOutcome::Status::Created;
+      r.outcome.opened = opened.opened.size();
+      r.outcome.results = valid_positions(d->doc, *opened.open_timestamp);
+      r.open_timestamp = *opened.open_timestamp;
+      for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
+      known_documents_.insert(std::move(canonical));
+      r.new_doc_index = changes.new_documents.size();
+      changes.new_documents.push_back(std::move(d->doc));
+      replies.push_back(std::move(r));
+    } else if (auto* b = std::get_if<BarsJob>(&job)) {
+      for (const auto& bar : b->bars) {
+        switch (engine_.apply(bar, closed)) {
+          case BarOutcome::Applied:
+            ++delta.bars_applied;
+            quotes_.on_bar(bar);
+            quotes_dirty_ = true;
+            last_bars.emplace_back(bar.symbol, bar.start_ms);
+            break;
+          case BarOutcome::Stale: ++delta.bars_ignored; break;
+          case BarOutcome::UnknownSymbol: ++delta.bars_unknown_symbol; break;
+        }
+      }
+    } else {
+      flushes.push_back(std::move(std::get<FlushJob>(job).done));
+    }
+  }
+  // Keep only the newest start per symbol.
+  std::sort(last_bars.begin(), last_bars.end());
+  for (std::size_t i = 0; i < last_bars.size(); ++i)
+    if (i + 1 == last_bars.size() || last_bars[i + 1].first != last_bars[i].first)
+      changes.last_bars.push_back(std::move(last_bars[i]));
+  changes.closed = std::move(closed);
+
+  bool committed = true;
+  std::vector<std::int64_t> seqs;
+  if (!changes.empty()) {
+    try {
+      seqs = store_.commit(changes);
+    } catch (const std::exception& e) {
+      committed = false;
+      log::error("ledger", std::string("commit failed, nothing of this batch was stored: ") + e.what());
+      for (auto& r : replies) {
+        if (r.outcome.status != DocumentOutcome::Status::Created) continue;
+        r.outcome = DocumentOutcome{};
+        r.outcome.status = DocumentOutcome::Status::Unavailable;
+        r.outcome.error = "the database is unavailable; nothing was stored";
+      }
+      try {
+        rebuild_from_store();
+      } catch (const std::exception& e2) {
+        log::error("ledger", std::string("cannot reload state from the store: ") + e2.what());
+      }
+      std::lock_guard lock(counters_mutex_);
+      ++counters_.commit_failures;
+    }
+  }
+  if (committed) {
+    for (auto& r : replies) {
+      if (r.new_doc_index == SIZE_MAX) continue;
+      std::int64_t seq = r.new_doc_index < seqs.size() ? seqs[r.new_doc_index] : 0;
+      add_document_entry({r.open_timestamp, seq, r.outcome.results});
+    }
+    for (const auto& c : changes.closed)
+      log::info("ledger", "closed " + c.position.symbol + " opened " +
+                              std::to_string(c.position.open_timestamp) + ": " +
+                              std::string(close_notes(c.reason)));
+    if (!changes.new_documents.empty()) publish_recommendations();
+    if (!changes.closed.empty()) publish_performance();
+    if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
+    std::lock_guard lock(counters_mutex_);
+    counters_.bars_applied += delta.bars_applied;
+    counters_.bars_ignored += delta.bars_ignored;
+    counters_.bars_unknown_symbol += delta.bars_unknown_symbol;
+    counters_.documents += changes.new_documents.size();
+    counters_.open_positions = engine_.open_count();
+    counters_.closed_positions = engine_.performance().position_count();
+    latest_bar_ = engine_.latest_bar_start();
+  }
+  for (auto& r : replies) r.done(std::move(r.outcome));
+  for (auto& f : flushes) f();
+}
+
+}  // namespace qc

@@ -1,0 +1,214 @@
+#include "app/serve.h"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <memory>
+#include <thread>
+
+#include "app/ledger.h"
+#include "app/log.h"
+#include "cache/memory/memory_cache.h"
+#include "http/api.h"
+#include "http/server.h"
+#include "market/replay/replay_feed.h"
+#include "market/sim/sim_feed.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace qc {
+namespace {
+
+std::filesystem::path find_docs_dir(const ServeConfig& c) {
+  if (!c.docs_dir.empty()) return c.docs_dir;
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto candidate : {exe.parent_path() / "docs", exe.parent_path() / "../share/quantcrunch/docs"})
+      if (std::filesystem::exists(candidate / "openapi.json", ec)) return candidate;
+  }
+  return std::filesystem::path(QC_SOURCE_DIR) / "build" / "docs";
+}
+
+IngestReply to_reply(DocumentOutcome o) {
+  IngestReply r;
+  switch (o.status) {
+    case DocumentOutcome::Status::Created: r.status = 201; break;
+    case DocumentOutcome::Status::Duplicate: r.status = 200; break;
+    case DocumentOutcome::Status::Invalid: r.status = 422; break;
+    case DocumentOutcome::Status::Unavailable: r.status = 503; break;
+  }
+  r.problems = std::move(o.problems);
+  r.results = std::move(o.results);
+  r.opened = o.opened;
+  r.error = std::move(o.error);
+  return r;
+}
+
+}  // namespace
+
+int run_serve(const ServeConfig& config) {
+  log::Level level;
+  if (log::parse_level(config.log_level, level)) log::set_level(level);
+
+  if (!config.mongo_uri.empty()) {
+    log::error("startup", "MONGO_ATLAS_URI is set (" + log::redact_uri(config.mongo_uri) +
+                              ") but this build has no MongoDB store yet; refusing to start "
+                              "rather than write to a different database. Unset it to use SQLite.");
+    return 2;
+  }
+  if (config.feed == FeedKind::Polygon) {
+    log::error("startup",
+               "POLYGON_API_KEY is set but this build has no Polygon feed yet; refusing to close "
+               "positions on other data. Choose a feed explicitly: --feed sim|replay:PATH|none.");
+    return 2;
+  }
+
+  // Database
+  std::unique_ptr<Store> store;
+  try {
+    store = std::make_unique<SqliteStore>(config.data_dir / "quantcrunch.sqlite3");
+  } catch (const std::exception& e) {
+    log::error("startup", std::string("database: ") + e.what());
+    return 1;
+  }
+  // Cache
+  std::unique_ptr<Cache> cache = std::make_unique<MemoryCache>();
+  if (!config.redis_url.empty() || !config.redis_host.empty())
+    log::warn("startup", "cache: Redis is configured but this build has no Redis cache yet; "
+                         "using the in-process cache");
+
+  ApiViews views;
+  std::unique_ptr<Ledger> ledger;
+  try {
+    ledger = std::make_unique<Ledger>(*store, *cache, views);
+  } catch (const std::exception& e) {
+    log::error("startup", std::string("database: cannot load state: ") + e.what());
+    return 1;
+  }
+  auto counters = ledger->counters();
+  log::info("startup", "database: SQLite at " + store->location() + " (" +
+                           std::to_string(counters.open_positions) + " open, " +
+                           std::to_string(counters.closed_positions) + " closed positions, " +
+                           std::to_string(counters.documents) + " recommendation documents)");
+  log::info("startup", "cache: in-process memory");
+
+  // Market data
+  std::unique_ptr<MarketFeed> feed;
+  try {
+    switch (config.feed) {
+      case FeedKind::Replay:
+        feed = std::make_unique<ReplayFeed>(config.replay_path, config.replay_rate);
+        break;
+      case FeedKind::Sim: {
+        SimOptions o;
+        o.seed = config.sim_seed;
+        o.step_ms = config.sim_step_ms;
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+        o.start_unix = now;
+        if (auto latest = ledger->latest_bar_start()) o.start_unix = std::max(now, *latest / 1000 + 60);
+        feed = std::make_unique<SimFeed>(ledger->tickers(), o);
+        break;
+      }
+      default:
+        feed = std::make_unique<NoFeed>();
+    }
+  } catch (const std::exception& e) {
+    log::error("startup", std::string("market data: ") + e.what());
+    return 1;
+  }
+  log::info("startup", "market data: " + feed->describe());
+
+  // HTTP
+  StaticDocs docs(find_docs_dir(config));
+  if (docs.missing().empty())
+    log::info("startup", "docs: /docs and /openapi.json from " + docs.dir().string());
+  else
+    log::warn("startup", "docs: missing " + docs.missing() + " in " + docs.dir().string() +
+                             " (run scripts/setup.sh, then rebuild); /docs answers 503");
+  if (config.api_token.empty())
+    log::info("startup", "writes: disabled (set QC_API_TOKEN to enable POST /api/recommendations)");
+  else
+    log::info("startup", "writes: POST /api/recommendations enabled with a bearer token");
+
+  ApiOptions api_options;
+  api_options.api_token = config.api_token;
+  api_options.cors_origins = config.cors_origins;
+  Ledger* ledger_ptr = ledger.get();
+  api_options.ingest = [ledger_ptr](RecommendationDocument doc, std::function<void(IngestReply)> done) {
+    ledger_ptr->submit_document(std::move(doc), InvalidItems::RefuseDocument,
+                                [done = std::move(done)](DocumentOutcome o) { done(to_reply(std::move(o))); });
+  };
+  Store* store_ptr = store.get();
+  Cache* cache_ptr = cache.get();
+  MarketFeed* feed_ptr = feed.get();
+  api_options.readiness = [=]() {
+    auto health = store_ptr->health();
+    auto c = ledger_ptr->counters();
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().key("status").value(health.ok ? "ready" : "unavailable");
+    w.key("database").begin_object().key("kind").value(store_ptr->kind()).key("ok").value(health.ok)
+        .key("path").value(store_ptr->location());
+    if (!health.ok) w.key("detail").value(health.detail);
+    w.key("commit_failures").value(static_cast<std::int64_t>(c.commit_failures)).end_object();
+    w.key("cache").begin_object().key("kind").value(cache_ptr->kind()).key("ok")
+        .value(cache_ptr->healthy()).end_object();
+    w.key("feed").begin_object().key("kind").value(feed_ptr->kind()).key("simulated")
+        .value(feed_ptr->simulated());
+    feed_ptr->write_status(w);
+    w.key("bars_applied").value(static_cast<std::int64_t>(c.bars_applied))
+        .key("bars_ignored").value(static_cast<std::int64_t>(c.bars_ignored))
+        .key("bars_unknown_symbol").value(static_cast<std::int64_t>(c.bars_unknown_symbol))
+        .end_object();
+    w.key("positions").begin_object().key("open").value(static_cast<std::int64_t>(c.open_positions))
+        .key("closed").value(static_cast<std::int64_t>(c.closed_positions)).end_object();
+    w.key("documents").value(static_cast<std::int64_t>(c.documents));
+    w.end_object();
+    return std::make_pair(health.ok, std::move(body));
+  };
+  Api api(views, docs, std::move(api_options));
+
+  boost::asio::io_context ioc(config.http_threads);
+  HttpServerOptions http_options;
+  http_options.host = config.host;
+  http_options.port = config.port;
+  http_options.decorate = [&api](const HttpRequest& req, HttpResponse& r) { api.decorate(req, r); };
+  HttpServer server(ioc, http_options, [&api](HttpRequest& req, Respond respond) {
+    api.handle(req, std::move(respond));
+  });
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log::error("startup", std::string("http: ") + e.what());
+    ledger->stop();
+    return 1;
+  }
+  log::info("startup", "http: listening on " + config.host + ":" + std::to_string(server.port()) +
+                           " with " + std::to_string(config.http_threads) + " threads");
+
+  feed->start(*ledger);
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    log::info("shutdown", std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
+                              "; stopping");
+    server.stop();
+    feed->stop();
+    ledger->stop();  // applies and commits everything queued
+    ioc.stop();
+  });
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config.http_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  feed->stop();
+  ledger->stop();
+  log::info("shutdown", "stopped cleanly");
+  return 0;
+}
+
+}  // namespace qc

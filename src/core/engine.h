@@ -1,0 +1,99 @@
+// The position engine (SPEC §6): opens positions from recommendation
+// documents and closes them on minute bars. The same engine runs live and in
+// backtests. Pure: no I/O, no clock, no threads.
+//
+// Invariants:
+//  - a (symbol, open_timestamp) identity is opened at most once, ever;
+//  - a bar applies only if its start is newer than the last bar applied for
+//    its symbol, and only to positions with open_timestamp <= start/1000;
+//  - closing rules are tried in SPEC §6.2 order, first match wins.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/minute_bar.h"
+#include "core/performance_book.h"
+#include "core/position.h"
+#include "core/recommendation.h"
+#include "core/ticker.h"
+
+namespace qc {
+
+enum class InvalidItems {
+  RefuseDocument,  // any invalid item refuses the whole document (HTTP ingest)
+  SkipItem,        // invalid items are reported and skipped (feeds, backtest)
+};
+
+struct OpenResult {
+  std::vector<DocumentProblem> problems;
+  std::optional<std::int64_t> open_timestamp;
+  std::vector<OpenPosition> opened;         // newly opened, in document order
+  std::vector<OpenPosition> already_known;  // identity seen before, not reopened
+  bool refused = false;                     // nothing was changed
+};
+
+enum class BarOutcome { Applied, Stale, UnknownSymbol };
+
+class Engine {
+ public:
+  explicit Engine(std::vector<Ticker> tickers = default_tickers());
+
+  // --- tickers
+  bool add_ticker(const Ticker& ticker);  // false if already tracked
+  const std::vector<Ticker>& tickers() const { return tickers_; }
+  bool is_tracked(std::string_view symbol) const;
+
+  // --- state restore (from a store); no validation, no side effects.
+  // A restored position whose symbol is no longer a ticker still closes on
+  // that symbol's bars: a position, once open, is never stranded.
+  void restore_open(const OpenPosition& position);
+  void restore_closed(const ClosedPosition& closed);
+  void restore_last_bar(std::string_view symbol, std::int64_t start_ms);
+
+  // --- events
+  OpenResult open(const RecommendationDocument& doc,
+                  InvalidItems mode = InvalidItems::RefuseDocument);
+  // Applies a bar; positions it closes are appended to `closed` (and booked).
+  BarOutcome apply(const MinuteBar& bar, std::vector<ClosedPosition>& closed);
+
+  // --- views
+  const PerformanceBook& performance() const { return book_; }
+  std::vector<OpenPosition> open_positions() const;  // by open time, ties in ticker order
+  std::size_t open_count() const { return open_count_; }
+  std::optional<std::int64_t> last_bar_start(std::string_view symbol) const;
+  // Latest bar start over all symbols (nullopt when no bar was ever applied).
+  std::optional<std::int64_t> latest_bar_start() const;
+  bool knows(std::string_view symbol, std::int64_t open_timestamp) const;
+
+ private:
+  struct SymbolBook {
+    std::int64_t last_start_ms = 0;
+    bool has_last = false;
+    std::vector<OpenPosition> open;
+    std::unordered_set<std::int64_t> known;  // open_timestamps ever opened
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  SymbolBook* find(std::string_view symbol);
+  const SymbolBook* find(std::string_view symbol) const;
+  SymbolBook& book_for(std::string_view symbol);
+
+  std::vector<Ticker> tickers_;
+  std::unordered_map<std::string, SymbolBook, StringHash, std::equal_to<>> books_;
+  PerformanceBook book_;
+  std::size_t open_count_ = 0;
+};
+
+// SPEC §6.2 for one position and one bar (assumes the bar applies).
+std::optional<ClosedPosition> close_on_bar(const OpenPosition& position, const MinuteBar& bar);
+
+}  // namespace qc

@@ -1,0 +1,116 @@
+#include "core/json_writer.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace qc {
+
+void append_json_number(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";
+    return;
+  }
+  if (d == 0) d = 0;  // no "-0"
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  out.append(buf, r.ptr);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+void JsonWriter::separate() {
+  if (need_comma_) out_ += ',';
+}
+JsonWriter& JsonWriter::begin_object() {
+  separate();
+  out_ += '{';
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::end_object() {
+  out_ += '}';
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::begin_array() {
+  separate();
+  out_ += '[';
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::end_array() {
+  out_ += ']';
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::key(std::string_view k) {
+  separate();
+  append_json_string(out_, k);
+  out_ += ':';
+  need_comma_ = false;
+  return *this;
+}
+JsonWriter& JsonWriter::value(std::string_view s) {
+  separate();
+  append_json_string(out_, s);
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::value(double d) {
+  separate();
+  append_json_number(out_, d);
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::value(std::int64_t i) {
+  separate();
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, i);
+  out_.append(buf, r.ptr);
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::value(bool b) {
+  separate();
+  out_ += b ? "true" : "false";
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::null() {
+  separate();
+  out_ += "null";
+  need_comma_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  separate();
+  out_ += json;
+  need_comma_ = true;
+  return *this;
+}
+
+}  // namespace qc

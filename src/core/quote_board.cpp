@@ -1,0 +1,51 @@
+#include "core/quote_board.h"
+
+#include <cmath>
+
+#include "core/ny_time.h"
+
+namespace qc {
+
+void QuoteBoard::on_bar(const MinuteBar& bar) {
+  auto& q = quotes_[bar.symbol];
+  auto day = new_york_clock(bar.start_ms / 1000).days_since_epoch;
+  if (q.has_day && day != q.day) {
+    if (day < q.day) return;  // older than what we show
+    q.prev_day_close = q.last_close;
+    q.has_prev = true;
+  }
+  if (q.has_day && day == q.day && bar.start_ms < q.last_start_ms) return;  // a late bar
+  q.day = day;
+  q.last_start_ms = bar.start_ms;
+  q.has_day = true;
+  q.last_close = bar.close;
+}
+
+void QuoteBoard::set_snapshot(std::string_view symbol, DailyChange change) {
+  auto& q = quotes_[std::string(symbol)];
+  q.has_snapshot = true;
+  q.snapshot = change;
+}
+
+DailyChange QuoteBoard::change(std::string_view symbol) const {
+  auto it = quotes_.find(std::string(symbol));
+  if (it == quotes_.end()) return {};
+  const auto& q = it->second;
+  if (q.has_snapshot) return q.snapshot;
+  if (!q.has_prev || q.prev_day_close == 0) return {};
+  // Prices are in cents or fractions of them; rounding to 1e-4 removes the
+  // binary noise of the subtraction (0.1 + 0.2) without hiding a real move.
+  DailyChange c;
+  double change = q.last_close - q.prev_day_close;
+  c.change = std::round(change * 1e4) / 1e4;
+  c.change_perc = std::round(change / q.prev_day_close * 100 * 1e4) / 1e4;
+  return c;
+}
+
+std::optional<double> QuoteBoard::last_price(std::string_view symbol) const {
+  auto it = quotes_.find(std::string(symbol));
+  if (it == quotes_.end() || !it->second.has_day) return std::nullopt;
+  return it->second.last_close;
+}
+
+}  // namespace qc

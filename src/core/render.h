@@ -1,0 +1,25 @@
+// JSON renderings shared by the HTTP API and the backtest (SPEC §4).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/json_writer.h"
+#include "core/performance_book.h"
+#include "core/position.h"
+#include "core/quote_board.h"
+#include "core/ticker.h"
+
+namespace qc {
+
+// {"symbol","target_price","entry_price","open_timestamp","stop_loss","expected_profit"}
+void write_open_position(JsonWriter& w, const OpenPosition& p);
+std::string render_open_position(const OpenPosition& p);
+// A closed position in the shape of SPEC §4.3.
+void write_closed_position(JsonWriter& w, const ClosedPosition& c);
+// The whole `/api/performance` document.
+std::string render_performance(const PerformanceBook& book);
+// The whole `/api/tickerlist` document.
+std::string render_tickerlist(const std::vector<Ticker>& tickers, const QuoteBoard& quotes,
+                              bool market_open);
+
+}  // namespace qc

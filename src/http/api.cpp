@@ -1,0 +1,216 @@
+#include "http/api.h"
+
+#include <charconv>
+
+#include <boost/beast/http.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include "core/json_writer.h"
+#include "core/render.h"
+
+namespace qc {
+namespace http = boost::beast::http;
+
+namespace {
+
+HttpResponse ok_json(std::shared_ptr<const std::string> body, unsigned status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+const std::shared_ptr<const std::string>& healthz_body() {
+  static const auto body = std::make_shared<const std::string>(R"({"status":"ok"})");
+  return body;
+}
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+void write_loc(JsonWriter& w, const DocumentProblem& p) {
+  w.key("loc").begin_array().value("body");
+  if (p.item >= 0) w.value("recommendations").value(p.item);
+  if (!p.field.empty()) w.value(p.field);
+  w.end_array();
+}
+
+HttpResponse validation_error(const std::vector<DocumentProblem>& problems) {
+  std::string detail = std::to_string(problems.size()) +
+                       (problems.size() == 1 ? " problem: " : " problems: ");
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    if (i) detail += "; ";
+    detail += describe(problems[i]);
+  }
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("detail").value(detail).key("problems").begin_array();
+  for (const auto& p : problems) {
+    w.begin_object();
+    write_loc(w, p);
+    w.key("msg").value(p.reason).end_object();
+  }
+  w.end_array().end_object();
+  return ok_json(std::make_shared<const std::string>(std::move(body)), 422);
+}
+
+HttpResponse limit_error(std::string_view given) {
+  std::string msg = "limit must be an integer from 1 to " + std::to_string(ApiViews::kMaxLimit) +
+                    ", got '" + std::string(given) + "'";
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("detail").value(msg).key("problems").begin_array().begin_object();
+  w.key("loc").begin_array().value("query").value("limit").end_array();
+  w.key("msg").value(msg).end_object().end_array().end_object();
+  return ok_json(std::make_shared<const std::string>(std::move(body)), 422);
+}
+
+HttpResponse method_not_allowed(std::string allow) {
+  auto r = json_error(405, "Method Not Allowed");
+  r.headers.emplace_back("Allow", std::move(allow));
+  return r;
+}
+
+}  // namespace
+
+Api::Api(ApiViews& views, const StaticDocs& docs, ApiOptions options)
+    : views_(views), docs_(docs), options_(std::move(options)) {
+  any_origin_ = options_.cors_origins.empty() ||
+                std::find(options_.cors_origins.begin(), options_.cors_origins.end(), "*") !=
+                    options_.cors_origins.end();
+}
+
+void Api::decorate(const HttpRequest& request, HttpResponse& response) const {
+  if (any_origin_) {
+    response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  } else {
+    auto origin = request[http::field::origin];
+    if (!origin.empty() && std::find(options_.cors_origins.begin(), options_.cors_origins.end(),
+                                     origin) != options_.cors_origins.end())
+      response.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+    response.headers.emplace_back("Vary", "Origin");
+  }
+}
+
+HttpResponse Api::get_recommendations(std::string_view query) const {
+  int limit = ApiViews::kDefaultLimit;
+  if (!query.empty()) {
+    auto params = boost::urls::parse_query(query);
+    if (!params) return limit_error(query);
+    for (auto param : boost::urls::params_view(*params)) {
+      if (param.key != "limit") continue;
+      const std::string& v = param.value;
+      int parsed = 0;
+      auto r = std::from_chars(v.data(), v.data() + v.size(), parsed);
+      if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || parsed < 1 ||
+          parsed > ApiViews::kMaxLimit)
+        return limit_error(v);
+      limit = parsed;
+    }
+  }
+  return ok_json(views_.recommendations(limit));
+}
+
+void Api::handle(HttpRequest& request, Respond respond) const {
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  std::string_view query =
+      path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view{};
+  auto method = request.method();
+
+  if (method == http::verb::options) {
+    HttpResponse r;
+    r.status = 204;
+    r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                 {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
+                 {"Access-Control-Max-Age", "600"}};
+    return respond(std::move(r));
+  }
+  bool get = method == http::verb::get;
+
+  if (path == "/api/tickerlist") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    return respond(ok_json(views_.tickerlist()));
+  }
+  if (path == "/api/performance") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    return respond(ok_json(views_.performance()));
+  }
+  if (path == "/api/recommendations") {
+    if (get) return respond(get_recommendations(query));
+    if (method == http::verb::post) return post_recommendations(request, std::move(respond));
+    return respond(method_not_allowed("GET, POST, OPTIONS"));
+  }
+  if (path == "/healthz") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    return respond(ok_json(healthz_body()));
+  }
+  if (path == "/readyz") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    auto [ready, body] = options_.readiness();
+    return respond(ok_json(std::make_shared<const std::string>(std::move(body)), ready ? 200 : 503));
+  }
+  if (path == "/openapi.json" || path == "/docs" || path == "/docs/" ||
+      path.substr(0, 6) == "/docs/") {
+    if (const StaticFile* f = docs_.find(std::string(path))) {
+      if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+      HttpResponse r;
+      r.body = f->body;
+      r.content_type = f->content_type;
+      return respond(std::move(r));
+    }
+    if (path == "/openapi.json" || path == "/docs" || path == "/docs/")
+      return respond(json_error(503, "API docs are not installed (missing " + docs_.missing() +
+                                         " in " + docs_.dir().string() +
+                                         "); run scripts/setup.sh and rebuild"));
+  }
+  return respond(json_error(404, "Not Found"));
+}
+
+void Api::post_recommendations(HttpRequest& request, Respond respond) const {
+  if (options_.api_token.empty())
+    return respond(json_error(403, "writes are disabled: set QC_API_TOKEN on the server to enable "
+                                   "POST /api/recommendations"));
+  auto auth = request[http::field::authorization];
+  auto unauthorized = [&](std::string_view why) {
+    auto r = json_error(401, why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  };
+  if (auth.empty()) return respond(unauthorized("missing Authorization: Bearer <token> header"));
+  constexpr std::string_view scheme = "bearer ";
+  if (auth.size() <= scheme.size() ||
+      !std::equal(scheme.begin(), scheme.end(), auth.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    return respond(unauthorized("the Authorization header must be 'Bearer <token>'"));
+  std::string_view token = std::string_view(auth).substr(scheme.size());
+  if (!equal_constant_time(token, options_.api_token))
+    return respond(unauthorized("invalid bearer token"));
+
+  ParsedDocument parsed = parse_recommendation_document(request.body());
+  if (parsed.malformed) return respond(json_error(400, parsed.problems.front().reason));
+  if (!parsed.problems.empty()) return respond(validation_error(parsed.problems));
+
+  options_.ingest(std::move(parsed.document), [respond = std::move(respond)](IngestReply reply) {
+    if (reply.status == 422) return respond(validation_error(reply.problems));
+    if (reply.status != 200 && reply.status != 201)
+      return respond(json_error(reply.status, reply.error));
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().key("results").begin_array();
+    for (const auto& p : reply.results) write_open_position(w, p);
+    w.end_array().key("opened").value(reply.opened).end_object();
+    respond(ok_json(std::make_shared<const std::string>(std::move(body)), reply.status));
+  });
+}
+
+}  // namespace qc

@@ -1,0 +1,51 @@
+// The REST API of SPEC §4: routing, parameter checks, auth, CORS, and the
+// mapping of every failure to {"detail": ...} with its status. Reads come
+// from ApiViews; the single write goes through an ingest callback.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/recommendation.h"
+#include "http/api_views.h"
+#include "http/server.h"
+#include "http/static_docs.h"
+
+namespace qc {
+
+struct IngestReply {
+  unsigned status = 503;  // 200 duplicate, 201 created, 422 invalid, 503 unavailable
+  std::vector<DocumentProblem> problems;
+  std::vector<OpenPosition> results;
+  std::size_t opened = 0;
+  std::string error;
+};
+
+struct ApiOptions {
+  std::string api_token;                  // empty: writes answer 403
+  std::vector<std::string> cors_origins;  // {"*"} allows any
+  // Hands a valid document to the ledger; must call `done` exactly once.
+  std::function<void(RecommendationDocument, std::function<void(IngestReply)> done)> ingest;
+  // Body and readiness for /readyz.
+  std::function<std::pair<bool, std::string>()> readiness;
+};
+
+class Api {
+ public:
+  Api(ApiViews& views, const StaticDocs& docs, ApiOptions options);
+  void handle(HttpRequest& request, Respond respond) const;
+  // Adds the CORS headers for the request's Origin.
+  void decorate(const HttpRequest& request, HttpResponse& response) const;
+
+ private:
+  void post_recommendations(HttpRequest& request, Respond respond) const;
+  HttpResponse get_recommendations(std::string_view query) const;
+
+  ApiViews& views_;
+  const StaticDocs& docs_;
+  ApiOptions options_;
+  bool any_origin_ = true;
+};
+
+}  // namespace qc

@@ -1,0 +1,32 @@
+// The interactive docs (GET /docs) and the OpenAPI document, loaded once
+// from the docs directory built from src/http and the swagger-ui-dist npm
+// package. Nothing is fetched from a CDN.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace qc {
+
+struct StaticFile {
+  std::shared_ptr<const std::string> body;
+  std::string content_type;
+};
+
+class StaticDocs {
+ public:
+  // Loads what exists in `dir`; missing files are reported by missing().
+  explicit StaticDocs(const std::filesystem::path& dir);
+  // "/openapi.json", "/docs", "/docs/swagger-ui.css", ...
+  const StaticFile* find(const std::string& path) const;
+  std::string missing() const { return missing_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::map<std::string, StaticFile> files_;
+  std::string missing_;
+};
+
+}  // namespace qc

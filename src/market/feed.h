@@ -1,0 +1,53 @@
+// The market-data port. A feed produces minute bars (and, for the demo
+// source, recommendation documents) and hands them to a FeedSink; it never
+// touches the engine or the store itself.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/json_writer.h"
+#include "core/minute_bar.h"
+#include "core/recommendation.h"
+
+namespace qc {
+
+class FeedSink {
+ public:
+  virtual ~FeedSink() = default;
+  // Bars in the order they happened. May block while the sink is busy
+  // (back-pressure); returns false once the sink is shutting down.
+  virtual bool submit_bars(std::vector<MinuteBar> bars) = 0;
+  // A document from a feed's own recommendation source; invalid items are
+  // skipped and logged.
+  virtual void submit_document(RecommendationDocument doc) = 0;
+  // Blocks until everything submitted so far is applied and durable.
+  virtual void flush() = 0;
+  // Whether the feed's market is in session now (for the ticker list).
+  virtual void set_market_open(bool open) = 0;
+};
+
+class MarketFeed {
+ public:
+  virtual ~MarketFeed() = default;
+  virtual std::string kind() const = 0;  // "sim", "replay", "none", "polygon"
+  virtual bool simulated() const = 0;
+  // One line for the startup log.
+  virtual std::string describe() const = 0;
+  virtual void start(FeedSink& sink) = 0;
+  virtual void stop() = 0;
+  // Fields of /readyz "feed" (after "kind" and "simulated").
+  virtual void write_status(JsonWriter& w) const = 0;
+};
+
+// A feed that produces nothing (`--feed none`).
+class NoFeed final : public MarketFeed {
+ public:
+  std::string kind() const override { return "none"; }
+  bool simulated() const override { return false; }
+  std::string describe() const override { return "none (no market data; positions only open)"; }
+  void start(FeedSink&) override {}
+  void stop() override {}
+  void write_status(JsonWriter&) const override {}
+};
+
+}  // namespace qc

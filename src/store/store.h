@@ -1,0 +1,71 @@
+// The persistence port. One interface, one adapter per database (sqlite/,
+// mongo/); every adapter passes the same contract tests.
+//
+// Contract:
+//  - load() returns everything needed to rebuild the engine after a restart;
+//  - commit() makes one ChangeSet durable atomically: after a crash at any
+//    instant either all of it or none of it is visible to the next load();
+//  - a ChangeSet is idempotent: committing one whose positions were already
+//    committed changes nothing (identity (symbol, open_timestamp)).
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/position.h"
+#include "core/recommendation.h"
+#include "core/ticker.h"
+
+namespace qc {
+
+struct StoredDocument {
+  std::int64_t seq = 0;  // insertion order, assigned by the store
+  RecommendationDocument document;
+};
+
+struct StoredState {
+  std::vector<Ticker> tickers;          // in the order they were added
+  std::vector<StoredDocument> documents;  // insertion order
+  std::vector<OpenPosition> open_positions;
+  std::vector<ClosedPosition> closed_positions;
+  std::vector<std::pair<std::string, std::int64_t>> last_bars;  // symbol, bar start ms
+};
+
+struct ChangeSet {
+  std::vector<RecommendationDocument> new_documents;
+  std::vector<OpenPosition> opened;
+  std::vector<ClosedPosition> closed;
+  std::vector<std::pair<std::string, std::int64_t>> last_bars;  // newest start per symbol
+  bool empty() const {
+    return new_documents.empty() && opened.empty() && closed.empty() && last_bars.empty();
+  }
+};
+
+struct StoreHealth {
+  bool ok = false;
+  std::string detail;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // "sqlite", "mongodb", ...
+  virtual std::string kind() const = 0;
+  // Where it is, for logs and /readyz; secrets redacted.
+  virtual std::string location() const = 0;
+  // Seeds the default tickers when none exist; returns the whole state.
+  virtual StoredState load() = 0;
+  // Assigns `seq` to each new document in order; returns the seqs.
+  virtual std::vector<std::int64_t> commit(const ChangeSet& changes) = 0;
+  virtual StoreHealth health() = 0;
+};
+
+// Errors of any store adapter.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace qc
