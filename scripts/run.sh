@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Newcomer's first command: install what is missing, build, and start the
+# server on its embedded default (SQLite under ./data, in-process cache,
+# simulated market data) on port 5050. Extra arguments go to `serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQC_BUILD_TESTS=OFF -DQC_BUILD_BENCH=OFF
+exec ./build/quantcrunch serve "$@"
