@@ -139,6 +139,10 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("QC_DOCS_DIR")) c.docs_dir = *v;
   if (auto v = var("QC_HTTP_THREADS")) c.http_threads = parse_int<int>("QC_HTTP_THREADS", *v, 1, 64);
   if (auto v = var("QC_LOG_LEVEL")) c.log_level = *v;
+  if (auto v = var("QC_SNAPSHOT_SECONDS")) c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
+  if (auto v = var("QC_POLYGON_STALE_SECONDS")) c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
+  if (auto v = var("QC_POLYGON_BACKOFF_MS")) c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
+  if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS")) c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
 
   FlagReader f{args, 0, {}, {}, false};
   while (f.next()) {
@@ -202,6 +206,8 @@ options (each also settable by the environment variable in brackets):
   --threads N           HTTP threads [QC_HTTP_THREADS] (default 2)
   --log-level L         debug | info | warn | error [QC_LOG_LEVEL]
 
+Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),
+QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).
 other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,
 POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (see README).
 Variables are read from the environment, then ./.env (environment wins).

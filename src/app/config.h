@@ -40,6 +40,10 @@ struct ServeConfig {
   std::uint64_t sim_seed = 20210712;
   std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
   int http_threads = 2;
+  int snapshot_seconds = 15;         // ticker snapshot refresh (Polygon)
+  int stale_seconds = 180;           // replace a silent websocket during market hours
+  int backoff_ms = 500;              // first reconnect delay, doubles up to max
+  int max_backoff_ms = 60'000;
   std::string log_level = "info";
 };
 

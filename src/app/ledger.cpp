@@ -172,6 +172,37 @@ void Ledger::flush() {
   cv.wait(lock, [&] { return done; });
 }
 
+void Ledger::submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) {
+  enqueue(QuotesJob{std::move(quotes)}, 0);
+}
+
+std::vector<BackfillRequest> Ledger::backfill_plan() {
+  std::vector<BackfillRequest> plan;
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  auto job = InspectJob{[&](const Engine& engine) {
+    std::vector<BackfillRequest> out;
+    for (const auto& p : engine.open_positions()) {
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](const BackfillRequest& r) { return r.symbol == p.symbol; });
+      std::int64_t from = p.open_timestamp * 1000;
+      if (it == out.end()) out.push_back({p.symbol, from});
+      else it->from_ms = std::min(it->from_ms, from);
+    }
+    for (auto& r : out)
+      if (auto last = engine.last_bar_start(r.symbol)) r.from_ms = std::max(r.from_ms, *last + 1);
+    std::lock_guard lock(m);
+    plan = std::move(out);
+    done = true;
+    cv.notify_all();
+  }};
+  if (!enqueue(std::move(job), 0)) return plan;
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+  return plan;
+}
+
 void Ledger::set_market_open(bool open) {
   if (market_open_.exchange(open) != open) {
     market_open_changed_ = true;
@@ -227,6 +258,7 @@ void Ledger::process(std::deque<Job>& jobs) {
   };
   std::vector<Reply> replies;
   std::vector<std::function<void()>> flushes;
+  std::vector<std::function<void(const Engine&)>> inspections;
   std::vector<std::pair<std::string, std::int64_t>> last_bars;
   std::vector<ClosedPosition> closed;
   LedgerCounters delta;
@@ -272,6 +304,11 @@ void Ledger::process(std::deque<Job>& jobs) {
           case BarOutcome::UnknownSymbol: ++delta.bars_unknown_symbol; break;
         }
       }
+    } else if (auto* q = std::get_if<QuotesJob>(&job)) {
+      for (const auto& [symbol, change] : q->quotes) quotes_.set_snapshot(symbol, change);
+      quotes_dirty_ = true;
+    } else if (auto* i = std::get_if<InspectJob>(&job)) {
+      inspections.push_back(std::move(i->run));
     } else {
       flushes.push_back(std::move(std::get<FlushJob>(job).done));
     }
@@ -330,6 +367,7 @@ void Ledger::process(std::deque<Job>& jobs) {
   }
   for (auto& r : replies) r.done(std::move(r.outcome));
   for (auto& f : flushes) f();
+  for (auto& f : inspections) f(engine_);
 }
 
 }  // namespace qc

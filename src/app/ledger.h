@@ -65,6 +65,8 @@ class Ledger final : public FeedSink {
   void submit_document(RecommendationDocument doc) override;
   void flush() override;
   void set_market_open(bool open) override;
+  void submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) override;
+  std::vector<BackfillRequest> backfill_plan() override;
 
   // Finishes queued work, then stops the thread. Idempotent.
   void stop();
@@ -86,7 +88,14 @@ class Ledger final : public FeedSink {
   struct FlushJob {
     std::function<void()> done;
   };
-  using Job = std::variant<DocumentJob, BarsJob, FlushJob>;
+  struct QuotesJob {
+    std::vector<std::pair<std::string, DailyChange>> quotes;
+  };
+  // Runs on the ledger thread after the jobs before it are durable.
+  struct InspectJob {
+    std::function<void(const Engine&)> run;
+  };
+  using Job = std::variant<DocumentJob, BarsJob, FlushJob, QuotesJob, InspectJob>;
   struct DocumentEntry {
     std::int64_t open_timestamp = 0;
     std::int64_t seq = 0;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <memory>
 #include <thread>
@@ -12,6 +13,8 @@
 #include "cache/memory/memory_cache.h"
 #include "http/api.h"
 #include "http/server.h"
+#include "market/polygon/polygon_feed.h"
+#include "market/polygon/polygon_proxy.h"
 #include "market/replay/replay_feed.h"
 #include "market/sim/sim_feed.h"
 #include "store/sqlite/sqlite_store.h"
@@ -57,12 +60,6 @@ int run_serve(const ServeConfig& config) {
                               "rather than write to a different database. Unset it to use SQLite.");
     return 2;
   }
-  if (config.feed == FeedKind::Polygon) {
-    log::error("startup",
-               "POLYGON_API_KEY is set but this build has no Polygon feed yet; refusing to close "
-               "positions on other data. Choose a feed explicitly: --feed sim|replay:PATH|none.");
-    return 2;
-  }
 
   // Database
   std::unique_ptr<Store> store;
@@ -93,10 +90,34 @@ int run_serve(const ServeConfig& config) {
                            std::to_string(counters.documents) + " recommendation documents)");
   log::info("startup", "cache: in-process memory");
 
+  boost::asio::io_context ioc(config.http_threads);
+  std::atomic<int> exit_code{0};
+  std::function<void()> shutdown;  // set below, once everything exists
+
   // Market data
   std::unique_ptr<MarketFeed> feed;
   try {
     switch (config.feed) {
+      case FeedKind::Polygon: {
+        PolygonOptions o;
+        o.api_key = config.polygon_api_key;
+        o.ws_url = config.polygon_ws_url;
+        o.rest_url = config.polygon_api_url;
+        for (const auto& t : ledger->tickers()) o.symbols.push_back(t.symbol);
+        o.snapshot_interval = std::chrono::seconds(config.snapshot_seconds);
+        o.stale_after = std::chrono::seconds(config.stale_seconds);
+        o.first_backoff = std::chrono::milliseconds(config.backoff_ms);
+        o.max_backoff = std::chrono::milliseconds(std::max(config.backoff_ms, config.max_backoff_ms));
+        o.retry.first_delay = std::chrono::milliseconds(std::min(config.backoff_ms, 500));
+        o.on_fatal = [&](const std::string&) {
+          exit_code = 78;  // EX_CONFIG
+          boost::asio::post(ioc, [&] {
+            if (shutdown) shutdown();
+          });
+        };
+        feed = std::make_unique<PolygonFeed>(std::move(o));
+        break;
+      }
       case FeedKind::Replay:
         feed = std::make_unique<ReplayFeed>(config.replay_path, config.replay_rate);
         break;
@@ -119,6 +140,19 @@ int run_serve(const ServeConfig& config) {
     return 1;
   }
   log::info("startup", "market data: " + feed->describe());
+
+  // Provider data for the front end's charts (key stays here).
+  std::unique_ptr<MarketDataProxy> proxy;
+  if (!config.polygon_api_key.empty()) {
+    RetryPolicy retry;
+    retry.first_delay = std::chrono::milliseconds(std::min(config.backoff_ms, 500));
+    retry.max_attempts = 3;
+    proxy = std::make_unique<PolygonProxy>(config.polygon_api_url, config.polygon_api_key, retry);
+    log::info("startup", "charts: /api/aggregates and /api/marketstatus proxied to " +
+                             log::redact_uri(config.polygon_api_url));
+  } else {
+    log::info("startup", "charts: /api/aggregates and /api/marketstatus answer 503 (no POLYGON_API_KEY)");
+  }
 
   // HTTP
   StaticDocs docs(find_docs_dir(config));
@@ -168,9 +202,14 @@ int run_serve(const ServeConfig& config) {
     w.end_object();
     return std::make_pair(health.ok, std::move(body));
   };
+  api_options.market_proxy = proxy.get();
+  api_options.is_tracked = [ledger_ptr](std::string_view symbol) {
+    for (const auto& t : ledger_ptr->tickers())
+      if (t.symbol == symbol) return true;
+    return false;
+  };
   Api api(views, docs, std::move(api_options));
 
-  boost::asio::io_context ioc(config.http_threads);
   HttpServerOptions http_options;
   http_options.host = config.host;
   http_options.port = config.port;
@@ -191,14 +230,21 @@ int run_serve(const ServeConfig& config) {
   feed->start(*ledger);
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    log::info("shutdown", std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
-                              "; stopping");
+  bool stopped = false;
+  shutdown = [&] {
+    if (stopped) return;
+    stopped = true;
+    signals.cancel();
     server.stop();
     feed->stop();
     ledger->stop();  // applies and commits everything queued
     ioc.stop();
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    log::info("shutdown", std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
+                              "; stopping");
+    shutdown();
   });
 
   std::vector<std::thread> threads;
@@ -207,6 +253,10 @@ int run_serve(const ServeConfig& config) {
   for (auto& t : threads) t.join();
   feed->stop();
   ledger->stop();
+  if (exit_code != 0) {
+    log::error("shutdown", "stopped because of a fatal market-data configuration error");
+    return exit_code;
+  }
   log::info("shutdown", "stopped cleanly");
   return 0;
 }

@@ -1,6 +1,8 @@
 #include "http/api.h"
 
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include <boost/beast/http.hpp>
 #include <boost/url/params_view.hpp>
@@ -80,7 +82,98 @@ HttpResponse method_not_allowed(std::string allow) {
   return r;
 }
 
+HttpResponse provider_not_configured() {
+  return json_error(503, "live market data is not configured on this server (POLYGON_API_KEY "
+                         "is unset); charts need the provider");
+}
+
+HttpResponse proxy_response(ProxyAnswer a) {
+  if (a.status == 200) return ok_json(std::make_shared<const std::string>(std::move(a.body)));
+  return json_error(a.status, a.body);
+}
+
+HttpResponse parameter_error(std::string_view where, std::string_view name, std::string msg) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("detail").value(msg).key("problems").begin_array().begin_object();
+  w.key("loc").begin_array().value(where).value(name).end_array();
+  w.key("msg").value(msg).end_object().end_array().end_object();
+  return ok_json(std::make_shared<const std::string>(std::move(body)), 422);
+}
+
+// YYYY-MM-DD (as UTC midnight) or UNIX milliseconds.
+std::optional<std::int64_t> bound_ms(const std::string& v) {
+  if (v.size() == 10 && v[4] == '-' && v[7] == '-') {
+    int y = 0, m = 0, d = 0;
+    if (std::from_chars(v.data(), v.data() + 4, y).ec != std::errc{} ||
+        std::from_chars(v.data() + 5, v.data() + 7, m).ec != std::errc{} ||
+        std::from_chars(v.data() + 8, v.data() + 10, d).ec != std::errc{})
+      return std::nullopt;
+    if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970) return std::nullopt;
+    // days from civil (Howard Hinnant's algorithm)
+    y -= m <= 2;
+    const int era = y / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = static_cast<unsigned>((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+    return days * 86'400'000;
+  }
+  std::int64_t ms = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), ms);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || ms < 0) return std::nullopt;
+  return ms;
+}
+
 }  // namespace
+
+void Api::get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const {
+  if (symbol.empty() || symbol.find('/') != std::string_view::npos ||
+      !options_.is_tracked || !options_.is_tracked(symbol))
+    return respond(parameter_error("path", "symbol",
+                                   "'" + std::string(symbol) + "' is not a tracked ticker"));
+  AggregatesQuery q;
+  q.symbol = std::string(symbol);
+  q.timespan = "day";
+  bool has_from = false, has_to = false;
+  if (!query.empty()) {
+    auto params = boost::urls::parse_query(query);
+    if (!params) return respond(parameter_error("query", "", "malformed query string"));
+    for (auto p : boost::urls::params_view(*params)) {
+      if (p.key == "multiplier") {
+        auto r = std::from_chars(p.value.data(), p.value.data() + p.value.size(), q.multiplier);
+        if (p.value.empty() || r.ec != std::errc{} || r.ptr != p.value.data() + p.value.size() ||
+            q.multiplier < 1 || q.multiplier > 1000)
+          return respond(parameter_error("query", "multiplier",
+                                         "multiplier must be an integer from 1 to 1000, got '" + p.value + "'"));
+      } else if (p.key == "timespan") {
+        static const char* spans[] = {"minute", "hour", "day", "week", "month"};
+        if (std::find(std::begin(spans), std::end(spans), p.value) == std::end(spans))
+          return respond(parameter_error("query", "timespan",
+                                         "timespan must be minute, hour, day, week or month, got '" + p.value + "'"));
+        q.timespan = p.value;
+      } else if (p.key == "from" || p.key == "to") {
+        if (!bound_ms(p.value))
+          return respond(parameter_error("query", p.key,
+                                         p.key + " must be YYYY-MM-DD or UNIX milliseconds, got '" + p.value + "'"));
+        (p.key == "from" ? q.from : q.to) = p.value;
+        (p.key == "from" ? has_from : has_to) = true;
+      }
+    }
+  }
+  if (!has_from) return respond(parameter_error("query", "from", "from is required"));
+  if (!has_to) return respond(parameter_error("query", "to", "to is required"));
+  auto from = *bound_ms(q.from), to = *bound_ms(q.to);
+  if (from > to) return respond(parameter_error("query", "from", "from must not be after to"));
+  std::int64_t max_days = q.timespan == "minute" ? 31 : q.timespan == "hour" ? 366 : 20 * 366;
+  if (to - from > max_days * 86'400'000)
+    return respond(parameter_error("query", "to",
+                                   "range too long for timespan " + q.timespan + " (at most " +
+                                       std::to_string(max_days) + " days)"));
+  if (!options_.market_proxy) return respond(provider_not_configured());
+  options_.market_proxy->aggregates(
+      q, [respond = std::move(respond)](ProxyAnswer a) { respond(proxy_response(std::move(a))); });
+}
 
 Api::Api(ApiViews& views, const StaticDocs& docs, ApiOptions options)
     : views_(views), docs_(docs), options_(std::move(options)) {
@@ -149,6 +242,16 @@ void Api::handle(HttpRequest& request, Respond respond) const {
     if (get) return respond(get_recommendations(query));
     if (method == http::verb::post) return post_recommendations(request, std::move(respond));
     return respond(method_not_allowed("GET, POST, OPTIONS"));
+  }
+  if (path.substr(0, 16) == "/api/aggregates/") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    return get_aggregates(path.substr(16), query, std::move(respond));
+  }
+  if (path == "/api/marketstatus") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!options_.market_proxy) return respond(provider_not_configured());
+    return options_.market_proxy->market_status(
+        [respond = std::move(respond)](ProxyAnswer a) { respond(proxy_response(std::move(a))); });
   }
   if (path == "/healthz") {
     if (!get) return respond(method_not_allowed("GET, OPTIONS"));

@@ -11,6 +11,7 @@
 #include "http/api_views.h"
 #include "http/server.h"
 #include "http/static_docs.h"
+#include "market/market_proxy.h"
 
 namespace qc {
 
@@ -29,6 +30,9 @@ struct ApiOptions {
   std::function<void(RecommendationDocument, std::function<void(IngestReply)> done)> ingest;
   // Body and readiness for /readyz.
   std::function<std::pair<bool, std::string>()> readiness;
+  // Provider data for charts; null in embedded mode (those routes answer 503).
+  MarketDataProxy* market_proxy = nullptr;
+  std::function<bool(std::string_view symbol)> is_tracked;
 };
 
 class Api {
@@ -41,6 +45,7 @@ class Api {
  private:
   void post_recommendations(HttpRequest& request, Respond respond) const;
   HttpResponse get_recommendations(std::string_view query) const;
+  void get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const;
 
   ApiViews& views_;
   const StaticDocs& docs_;

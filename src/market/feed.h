@@ -2,14 +2,23 @@
 // source, recommendation documents) and hands them to a FeedSink; it never
 // touches the engine or the store itself.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/json_writer.h"
 #include "core/minute_bar.h"
+#include "core/quote_board.h"
 #include "core/recommendation.h"
 
 namespace qc {
+
+// A symbol whose bars since `from_ms` must be fetched after a gap.
+struct BackfillRequest {
+  std::string symbol;
+  std::int64_t from_ms = 0;
+};
 
 class FeedSink {
  public:
@@ -24,6 +33,11 @@ class FeedSink {
   virtual void flush() = 0;
   // Whether the feed's market is in session now (for the ticker list).
   virtual void set_market_open(bool open) = 0;
+  // Today's change per symbol from a provider snapshot (ticker list).
+  virtual void submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) = 0;
+  // Symbols with open positions and the first bar start they still need:
+  // after the last bar applied, and not before the oldest open position.
+  virtual std::vector<BackfillRequest> backfill_plan() = 0;
 };
 
 class MarketFeed {
