@@ -95,11 +95,13 @@ Variables read_dotenv(const std::filesystem::path& path) {
     if (eq == std::string::npos) continue;
     std::string key = trim(line.substr(0, eq));
     std::string value = trim(line.substr(eq + 1));
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-        value.back() == value.front())
-      value = value.substr(1, value.size() - 2);
-    else if (auto hash = value.find(" #"); hash != std::string::npos)
+    if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
+      // Quoted: the value ends at the matching quote; a comment may follow.
+      auto close = value.find(value.front(), 1);
+      if (close != std::string::npos) value = value.substr(1, close - 1);
+    } else if (auto hash = value.find(" #"); hash != std::string::npos) {
       value = trim(value.substr(0, hash));
+    }
     vars[key] = value;
   }
   return vars;

@@ -254,6 +254,7 @@ void Ledger::process(std::deque<Job>& jobs) {
     DocumentCallback done;
     DocumentOutcome outcome;
     std::size_t new_doc_index = SIZE_MAX;  // index in changes.new_documents
+    bool duplicate_in_batch = false;        // identical to a document of this batch
     std::int64_t open_timestamp = 0;
   };
   std::vector<Reply> replies;
@@ -262,6 +263,7 @@ void Ledger::process(std::deque<Job>& jobs) {
   std::vector<std::pair<std::string, std::int64_t>> last_bars;
   std::vector<ClosedPosition> closed;
   LedgerCounters delta;
+  std::unordered_set<std::string> batch_documents;
 
   for (auto& job : jobs) {
     if (auto* d = std::get_if<DocumentJob>(&job)) {
@@ -271,6 +273,7 @@ void Ledger::process(std::deque<Job>& jobs) {
       auto ts = parse_new_york_time(d->doc.us_date, d->doc.sg_date);
       if (ts && known_documents_.count(canonical)) {
         r.outcome.status = DocumentOutcome::Status::Duplicate;
+        r.duplicate_in_batch = batch_documents.count(canonical) > 0;
         r.outcome.results = valid_positions(d->doc, *ts);
         replies.push_back(std::move(r));
         continue;
@@ -287,6 +290,7 @@ void Ledger::process(std::deque<Job>& jobs) {
       r.outcome.results = valid_positions(d->doc, *opened.open_timestamp);
       r.open_timestamp = *opened.open_timestamp;
       for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
+      batch_documents.insert(canonical);
       known_documents_.insert(std::move(canonical));
       r.new_doc_index = changes.new_documents.size();
       changes.new_documents.push_back(std::move(d->doc));
@@ -329,7 +333,7 @@ void Ledger::process(std::deque<Job>& jobs) {
       committed = false;
       log::error("ledger", std::string("commit failed, nothing of this batch was stored: ") + e.what());
       for (auto& r : replies) {
-        if (r.outcome.status != DocumentOutcome::Status::Created) continue;
+        if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch) continue;
         r.outcome = DocumentOutcome{};
         r.outcome.status = DocumentOutcome::Status::Unavailable;
         r.outcome.error = "the database is unavailable; nothing was stored";

@@ -11,7 +11,17 @@ void append_json_number(std::string& out, double d) {
     return;
   }
   if (d == 0) d = 0;  // no "-0"
-  char buf[32];
+  // Shortest round-trip digits, in plain notation for every magnitude a
+  // price, percent or timestamp can have (1680000000, not 1.68e+09).
+  char buf[64];
+  double magnitude = std::fabs(d);
+  if (magnitude >= 1e-6 && magnitude < 1e21) {
+    auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
+    if (r.ec == std::errc{}) {
+      out.append(buf, r.ptr);
+      return;
+    }
+  }
   auto r = std::to_chars(buf, buf + sizeof buf, d);
   out.append(buf, r.ptr);
 }

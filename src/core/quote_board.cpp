@@ -33,12 +33,9 @@ DailyChange QuoteBoard::change(std::string_view symbol) const {
   const auto& q = it->second;
   if (q.has_snapshot) return q.snapshot;
   if (!q.has_prev || q.prev_day_close == 0) return {};
-  // Prices are in cents or fractions of them; rounding to 1e-4 removes the
-  // binary noise of the subtraction (0.1 + 0.2) without hiding a real move.
   DailyChange c;
-  double change = q.last_close - q.prev_day_close;
-  c.change = std::round(change * 1e4) / 1e4;
-  c.change_perc = std::round(change / q.prev_day_close * 100 * 1e4) / 1e4;
+  c.change = q.last_close - q.prev_day_close;
+  c.change_perc = c.change / q.prev_day_close * 100;
   return c;
 }
 

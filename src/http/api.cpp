@@ -5,11 +5,10 @@
 #include <optional>
 
 #include <boost/beast/http.hpp>
-#include <boost/url/params_view.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include "core/json_writer.h"
 #include "core/render.h"
+#include "http/query_string.h"
 
 namespace qc {
 namespace http = boost::beast::http;
@@ -137,9 +136,11 @@ void Api::get_aggregates(std::string_view symbol, std::string_view query, Respon
   q.timespan = "day";
   bool has_from = false, has_to = false;
   if (!query.empty()) {
-    auto params = boost::urls::parse_query(query);
-    if (!params) return respond(parameter_error("query", "", "malformed query string"));
-    for (auto p : boost::urls::params_view(*params)) {
+    for (const auto& [key, value] : parse_query_string(query)) {
+      struct {
+        const std::string& key;
+        const std::string& value;
+      } p{key, value};
       if (p.key == "multiplier") {
         auto r = std::from_chars(p.value.data(), p.value.data() + p.value.size(), q.multiplier);
         if (p.value.empty() || r.ec != std::errc{} || r.ptr != p.value.data() + p.value.size() ||
@@ -197,11 +198,8 @@ void Api::decorate(const HttpRequest& request, HttpResponse& response) const {
 HttpResponse Api::get_recommendations(std::string_view query) const {
   int limit = ApiViews::kDefaultLimit;
   if (!query.empty()) {
-    auto params = boost::urls::parse_query(query);
-    if (!params) return limit_error(query);
-    for (auto param : boost::urls::params_view(*params)) {
-      if (param.key != "limit") continue;
-      const std::string& v = param.value;
+    for (const auto& [key, v] : parse_query_string(query)) {
+      if (key != "limit") continue;
       int parsed = 0;
       auto r = std::from_chars(v.data(), v.data() + v.size(), parsed);
       if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || parsed < 1 ||

@@ -21,6 +21,7 @@ EventKind read_event(od::object obj, MinuteBar& bar, std::string& reason) {
   bool has_sym = false, has_o = false, has_h = false, has_l = false, has_c = false,
        has_s = false, has_e = false;
   std::string_view ev;
+  bool is_status = false;
   for (auto field : obj) {
     std::string_view key;
     if (field.unescaped_key().get(key)) {
@@ -59,13 +60,17 @@ EventKind read_event(od::object obj, MinuteBar& bar, std::string& reason) {
         reason = "field 'ev' must be a string";
         return EventKind::Error;
       }
-      if (ev == "status") return EventKind::Status;
+      if (ev == "status") {
+        is_status = true;  // keep reading: the whole object must be well-formed
+        continue;
+      }
       if (ev != "AM") {
         reason = "event type '" + std::string(ev) + "' is not a minute aggregate (AM)";
         return EventKind::Error;
       }
     }
   }
+  if (is_status) return EventKind::Status;
   const char* missing = !has_sym ? "sym" : !has_o ? "o" : !has_h ? "h" : !has_l ? "l"
                         : !has_c ? "c" : !has_s ? "s" : !has_e ? "e" : nullptr;
   if (missing) {
@@ -266,7 +271,9 @@ bool BarFileReader::next(std::vector<MinuteBar>& out, std::size_t max_bars,
     if (format_ == BarFormat::JsonLines) {
       reason = parse_json_bar_line(line, out);
     } else {
-      if (line_no_ == 1 && line.substr(first, 6) == "symbol") continue;  // header
+      bool header = !seen_content_ && line.substr(first, 6) == "symbol";
+      seen_content_ = true;
+      if (header) continue;
       reason = parse_csv_bar_line(line, out);
     }
     if (!reason.empty()) on_reject({line_no_, std::move(reason)});

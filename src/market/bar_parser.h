@@ -56,6 +56,7 @@ class BarFileReader {
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
+  bool seen_content_ = false;  // a non-blank line was read (CSV header detection)
   std::uint64_t line_no_ = 0;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t file_size_ = 0;

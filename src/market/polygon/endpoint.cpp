@@ -11,7 +11,9 @@ std::string Endpoint::origin() const {
 }
 
 std::optional<Endpoint> parse_endpoint(std::string_view url) {
-  auto parsed = boost::urls::parse_absolute_uri(url);
+  // A NUL-terminated copy: Boost.URL 1.81 may read past a string_view's end.
+  const std::string text(url);
+  auto parsed = boost::urls::parse_absolute_uri(text);
   if (!parsed) return std::nullopt;
   const auto& u = *parsed;
   std::string scheme(u.scheme());

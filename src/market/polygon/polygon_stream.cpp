@@ -104,9 +104,14 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
       req.set(beast::http::field::user_agent, "quantcrunch/0.1");
     }));
     ws.read_message_max(16 << 20);
-    bool default_port = (endpoint.tls && endpoint.port == "443") || (!endpoint.tls && endpoint.port == "80");
-    co_await ws.async_handshake(endpoint.host + (default_port ? "" : ":" + endpoint.port),
-                                endpoint.target, use_awaitable);
+    // Named locals only in co_await arguments: GCC 12 mis-destroys some
+    // temporaries in coroutine frames (seen as a double free here).
+    const bool default_port =
+        (endpoint.tls && endpoint.port == "443") || (!endpoint.tls && endpoint.port == "80");
+    std::string host = endpoint.host;
+    if (!default_port) host += ":" + endpoint.port;
+    const std::string target = endpoint.target;
+    co_await ws.async_handshake(host, target, use_awaitable);
     set_state("authenticating");
     // Auth goes out at once: the first status frame is not waited for.
     std::string auth = R"({"action":"auth","params":)";
@@ -197,6 +202,8 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
       try {
         co_await session(authenticated);
         if (fatal.empty()) error = "connection closed";
+      } catch (const boost::system::system_error& e) {
+        error = redact_key(e.code().message(), o.api_key);
       } catch (const std::exception& e) {
         error = redact_key(e.what(), o.api_key);
       }

@@ -85,7 +85,8 @@ RestResult RestClient::get_once(const std::string& url) {
   }
   Exchange x;
   x.request = {http::verb::get, ep->target, 11};
-  x.request.set(http::field::host, ep->host);
+  const bool default_port = (ep->tls && ep->port == "443") || (!ep->tls && ep->port == "80");
+  x.request.set(http::field::host, default_port ? ep->host : ep->host + ":" + ep->port);
   x.request.set(http::field::user_agent, "quantcrunch/0.1");
   x.request.set(http::field::accept, "application/json");
   x.request.set(http::field::authorization, "Bearer " + api_key_);
@@ -118,6 +119,8 @@ RestResult RestClient::get_once(const std::string& url) {
         beast::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       }
+    } catch (const boost::system::system_error& e) {
+      error = e.code().message();  // what() would carry Boost's source location
     } catch (const std::exception& e) {
       error = e.what();
     }

@@ -1,0 +1,419 @@
+// Configuration (SPEC §3, docs/decisions.md "Command line"): defaults,
+// environment and .env variables, flags, and the errors that name the
+// setting at fault.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <unistd.h>
+
+#include "app/config.h"
+
+namespace {
+
+using qc::ConfigError;
+using qc::FeedKind;
+using qc::ServeConfig;
+using qc::Variables;
+
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<unsigned> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("qc-config-" + std::to_string(::getpid()) + "-" +
+             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
+             std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path write(const std::string& name, const std::string& content) const {
+    auto p = path_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The ConfigError message, or "" when parsing succeeded.
+std::string serve_error(const Variables& vars, const std::vector<std::string>& args) {
+  try {
+    qc::parse_serve_config(vars, args);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+std::string backtest_error(const std::vector<std::string>& args) {
+  try {
+    qc::parse_backtest_config(args);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// ---- parse_serve_config -----------------------------------------------------
+
+TEST(ServeConfig, Defaults) {
+  auto c = qc::parse_serve_config({}, {});
+  EXPECT_EQ(c.port, 5050);
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.data_dir.string(), "data");
+  EXPECT_EQ(c.feed, FeedKind::Sim);
+  EXPECT_FALSE(c.feed_chosen);
+  EXPECT_EQ(c.cors_origins, std::vector<std::string>{"*"});
+  EXPECT_EQ(c.polygon_api_url, "https://api.massive.com");
+  EXPECT_EQ(c.polygon_ws_url, "wss://socket.massive.com/stocks");
+  EXPECT_TRUE(c.mongo_uri.empty());
+  EXPECT_TRUE(c.redis_url.empty());
+  EXPECT_TRUE(c.redis_host.empty());
+  EXPECT_TRUE(c.api_token.empty());
+  EXPECT_TRUE(c.polygon_api_key.empty());
+  EXPECT_EQ(c.replay_rate, 0);
+  EXPECT_EQ(c.sim_step_ms, 50);
+}
+
+TEST(ServeConfig, PolygonKeyMakesThePolygonFeedTheDefault) {
+  auto c = qc::parse_serve_config({{"POLYGON_API_KEY", "k3y"}}, {});
+  EXPECT_EQ(c.feed, FeedKind::Polygon);
+  EXPECT_EQ(c.polygon_api_key, "k3y");
+  // ...unless a feed is chosen explicitly.
+  EXPECT_EQ(qc::parse_serve_config({{"POLYGON_API_KEY", "k3y"}}, {"--feed", "sim"}).feed,
+            FeedKind::Sim);
+  EXPECT_EQ(qc::parse_serve_config({{"POLYGON_API_KEY", "k3y"}, {"QC_FEED", "none"}}, {}).feed,
+            FeedKind::None);
+}
+
+TEST(ServeConfig, PolygonFeedNeedsAKey) {
+  auto e = serve_error({}, {"--feed", "polygon"});
+  EXPECT_TRUE(contains(e, "POLYGON_API_KEY")) << e;
+}
+
+TEST(ServeConfig, EmptyVariableCountsAsUnset) {
+  auto c = qc::parse_serve_config({{"PORT", ""}, {"HOST", ""}}, {});
+  EXPECT_EQ(c.port, 5050);
+  EXPECT_EQ(c.host, "0.0.0.0");
+}
+
+TEST(ServeConfig, VariablesAreRead) {
+  auto c = qc::parse_serve_config({{"PORT", "8080"},
+                                   {"HOST", "127.0.0.1"},
+                                   {"QC_DATA_DIR", "/var/lib/qc"},
+                                   {"MONGO_ATLAS_URI", "mongodb://u:p@h/db"},
+                                   {"REDIS_URL", "redis://:pw@r:6380/1"},
+                                   {"REDIS_HOST", "redis.local"},
+                                   {"POLYGON_API_URL", "http://127.0.0.1:9000"},
+                                   {"POLYGON_WS_URL", "ws://127.0.0.1:9001/stocks"},
+                                   {"QC_API_TOKEN", "t0k"},
+                                   {"QC_REPLAY_RATE", "2.5"},
+                                   {"QC_SIM_STEP_MS", "0"},
+                                   {"QC_HTTP_THREADS", "4"},
+                                   {"QC_FEED", "none"}},
+                                  {});
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.data_dir.string(), "/var/lib/qc");
+  EXPECT_EQ(c.mongo_uri, "mongodb://u:p@h/db");
+  EXPECT_EQ(c.redis_url, "redis://:pw@r:6380/1");
+  EXPECT_EQ(c.redis_host, "redis.local");
+  EXPECT_EQ(c.polygon_api_url, "http://127.0.0.1:9000");
+  EXPECT_EQ(c.polygon_ws_url, "ws://127.0.0.1:9001/stocks");
+  EXPECT_EQ(c.api_token, "t0k");
+  EXPECT_EQ(c.replay_rate, 2.5);
+  EXPECT_EQ(c.sim_step_ms, 0);
+  EXPECT_EQ(c.http_threads, 4);
+  EXPECT_EQ(c.feed, FeedKind::None);
+  EXPECT_TRUE(c.feed_chosen);
+}
+
+TEST(ServeConfig, FlagsWinOverVariables) {
+  TempDir dir;
+  auto bars = dir.write("bars.jsonl", "");
+  auto c = qc::parse_serve_config(
+      {{"PORT", "8080"}, {"HOST", "127.0.0.1"}, {"QC_DATA_DIR", "/env"}, {"QC_FEED", "sim"},
+       {"QC_HTTP_THREADS", "4"}, {"QC_SIM_STEP_MS", "10"}, {"QC_REPLAY_RATE", "5"}},
+      {"--port", "9090", "--host", "::1", "--data-dir", "/flag", "--feed",
+       "replay:" + bars.string(), "--threads", "8", "--sim-step-ms", "20", "--replay-rate", "7"});
+  EXPECT_EQ(c.port, 9090);
+  EXPECT_EQ(c.host, "::1");
+  EXPECT_EQ(c.data_dir.string(), "/flag");
+  EXPECT_EQ(c.feed, FeedKind::Replay);
+  EXPECT_EQ(c.replay_path.string(), bars.string());
+  EXPECT_EQ(c.http_threads, 8);
+  EXPECT_EQ(c.sim_step_ms, 20);
+  EXPECT_EQ(c.replay_rate, 7);
+}
+
+TEST(ServeConfig, FlagWinsOverABadVariableItReplaces) {
+  // The variable names a missing replay file, but the flag picks another feed.
+  auto c = qc::parse_serve_config({{"QC_FEED", "replay:/no/such/file.jsonl"}}, {"--feed", "none"});
+  EXPECT_EQ(c.feed, FeedKind::None);
+}
+
+TEST(ServeConfig, EqualsAndSeparateValueForms) {
+  auto a = qc::parse_serve_config({}, {"--port=6000", "--host=localhost", "--data-dir=/d"});
+  auto b =
+      qc::parse_serve_config({}, {"--port", "6000", "--host", "localhost", "--data-dir", "/d"});
+  EXPECT_EQ(a.port, 6000);
+  EXPECT_EQ(b.port, 6000);
+  EXPECT_EQ(a.host, "localhost");
+  EXPECT_EQ(b.host, "localhost");
+  EXPECT_EQ(a.data_dir.string(), b.data_dir.string());
+  // A value may itself contain '='.
+  EXPECT_EQ(qc::parse_serve_config({}, {"--data-dir=/a=b"}).data_dir.string(), "/a=b");
+}
+
+TEST(ServeConfig, LastFlagWins) {
+  EXPECT_EQ(qc::parse_serve_config({}, {"--port", "6000", "--port=6001"}).port, 6001);
+}
+
+TEST(ServeConfig, BadPortIsAnErrorNamingTheSetting) {
+  for (std::string bad : {"abc", "0", "70000", "65536", "-1", "80x", " 80", "8080.0"}) {
+    auto from_flag = serve_error({}, {"--port", bad});
+    EXPECT_TRUE(contains(from_flag, "--port")) << "'" << bad << "': " << from_flag;
+    auto from_equals = serve_error({}, {"--port=" + bad});
+    EXPECT_TRUE(contains(from_equals, "--port")) << "'" << bad << "': " << from_equals;
+    auto from_var = serve_error({{"PORT", bad}}, {});
+    EXPECT_TRUE(contains(from_var, "PORT")) << "'" << bad << "': " << from_var;
+    EXPECT_FALSE(contains(from_var, "--port")) << from_var;
+  }
+  EXPECT_TRUE(contains(serve_error({}, {"--port="}), "--port"));
+  // Bounds are inclusive.
+  EXPECT_EQ(qc::parse_serve_config({}, {"--port", "1"}).port, 1);
+  EXPECT_EQ(qc::parse_serve_config({}, {"--port", "65535"}).port, 65535);
+}
+
+TEST(ServeConfig, OtherBadNumbersNameTheirSetting) {
+  EXPECT_TRUE(contains(serve_error({}, {"--threads", "0"}), "--threads"));
+  EXPECT_TRUE(contains(serve_error({}, {"--threads", "65"}), "--threads"));
+  EXPECT_TRUE(contains(serve_error({{"QC_HTTP_THREADS", "x"}}, {}), "QC_HTTP_THREADS"));
+  EXPECT_TRUE(contains(serve_error({}, {"--replay-rate", "-1"}), "--replay-rate"));
+  EXPECT_TRUE(contains(serve_error({}, {"--replay-rate", "nan"}), "--replay-rate"));
+  EXPECT_TRUE(contains(serve_error({{"QC_REPLAY_RATE", "fast"}}, {}), "QC_REPLAY_RATE"));
+  EXPECT_TRUE(contains(serve_error({}, {"--sim-step-ms", "-5"}), "--sim-step-ms"));
+  EXPECT_TRUE(contains(serve_error({{"QC_SIM_STEP_MS", "1e3"}}, {}), "QC_SIM_STEP_MS"));
+  EXPECT_TRUE(contains(serve_error({{"QC_LOG_LEVEL", "loud"}}, {}), "QC_LOG_LEVEL"));
+}
+
+TEST(ServeConfig, UnknownFlagIsAnError) {
+  auto e = serve_error({}, {"--prot", "5050"});
+  EXPECT_TRUE(contains(e, "--prot")) << e;
+  e = serve_error({}, {"--port=5050", "--verbose"});
+  EXPECT_TRUE(contains(e, "--verbose")) << e;
+}
+
+TEST(ServeConfig, PositionalArgumentIsAnError) {
+  auto e = serve_error({}, {"5050"});
+  EXPECT_TRUE(contains(e, "5050")) << e;
+  e = serve_error({}, {"-p", "5050"});
+  EXPECT_FALSE(e.empty());
+}
+
+TEST(ServeConfig, FlagWithoutValueIsAnError) {
+  auto e = serve_error({}, {"--port"});
+  EXPECT_TRUE(contains(e, "--port")) << e;
+  e = serve_error({}, {"--host"});
+  EXPECT_TRUE(contains(e, "--host")) << e;
+}
+
+TEST(ServeConfig, FeedKinds) {
+  EXPECT_EQ(qc::parse_serve_config({}, {"--feed", "sim"}).feed, FeedKind::Sim);
+  EXPECT_EQ(qc::parse_serve_config({}, {"--feed=none"}).feed, FeedKind::None);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_FEED", "none"}}, {}).feed, FeedKind::None);
+  for (std::string bad : {"bogus", "replay:", "replay", "SIM", ""}) {
+    auto e = serve_error({}, {"--feed=" + bad});
+    EXPECT_TRUE(contains(e, "--feed")) << "'" << bad << "': " << e;
+  }
+  auto e = serve_error({{"QC_FEED", "bogus"}}, {});
+  EXPECT_TRUE(contains(e, "QC_FEED")) << e;
+}
+
+TEST(ServeConfig, ReplayFeedNeedsAnExistingFile) {
+  TempDir dir;
+  auto bars = dir.write("bars.jsonl", "{}\n");
+  auto c = qc::parse_serve_config({}, {"--feed", "replay:" + bars.string()});
+  EXPECT_EQ(c.feed, FeedKind::Replay);
+  EXPECT_EQ(c.replay_path.string(), bars.string());
+  EXPECT_TRUE(c.feed_chosen);
+
+  auto missing = (dir.path() / "missing.jsonl").string();
+  auto e = serve_error({}, {"--feed", "replay:" + missing});
+  EXPECT_TRUE(contains(e, missing)) << e;
+  e = serve_error({{"QC_FEED", "replay:" + missing}}, {});
+  EXPECT_TRUE(contains(e, missing)) << e;
+  // A directory is not a bar file.
+  e = serve_error({}, {"--feed", "replay:" + dir.path().string()});
+  EXPECT_FALSE(e.empty());
+}
+
+TEST(ServeConfig, CorsOriginsAreSplitAndTrimmed) {
+  auto c = qc::parse_serve_config(
+      {{"QC_CORS_ORIGINS", " https://a.example ,https://b.example:8443,, \thttp://c.example\t"}},
+      {});
+  EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://a.example",
+                                                      "https://b.example:8443",
+                                                      "http://c.example"}));
+  EXPECT_EQ(qc::parse_serve_config({{"QC_CORS_ORIGINS", "*"}}, {}).cors_origins,
+            std::vector<std::string>{"*"});
+  // Nothing but separators: the default.
+  EXPECT_EQ(qc::parse_serve_config({{"QC_CORS_ORIGINS", " , ,"}}, {}).cors_origins,
+            std::vector<std::string>{"*"});
+}
+
+TEST(ServeConfig, EmptyDataDirIsAnError) {
+  auto e = serve_error({}, {"--data-dir="});
+  EXPECT_FALSE(e.empty());
+}
+
+TEST(ServeConfig, UsageMentionsEveryFlag) {
+  auto u = qc::serve_usage();
+  for (const char* flag : {"--host", "--port", "--data-dir", "--feed", "--replay-rate",
+                           "--sim-step-ms", "--docs-dir", "--threads"})
+    EXPECT_TRUE(contains(u, flag)) << flag;
+}
+
+// ---- read_dotenv / collect_variables ----------------------------------------
+
+TEST(DotEnv, ParsesCommentsExportQuotesAndBlankLines) {
+  TempDir dir;
+  auto path = dir.write(".env",
+                        "# a comment\n"
+                        "\n"
+                        "PORT=6000\n"
+                        "   \n"
+                        "export HOST=127.0.0.1\n"
+                        "  # indented comment\n"
+                        "QC_API_TOKEN=\"s3cret with spaces\"\n"
+                        "SINGLE='single # not a comment'\n"
+                        "  SPACED  =  value with spaces  \n"
+                        "INLINE=value # trailing comment\n"
+                        "EMPTY=\n"
+                        "URL=mongodb://u:p@h/db?a=b&c=d\n"
+                        "CRLF=yes\r\n"
+                        "NOT A PAIR\n"
+                        "LAST=no-newline");
+  auto v = qc::read_dotenv(path);
+  EXPECT_EQ(v["PORT"], "6000");
+  EXPECT_EQ(v["HOST"], "127.0.0.1");
+  EXPECT_EQ(v["QC_API_TOKEN"], "s3cret with spaces");
+  EXPECT_EQ(v["SINGLE"], "single # not a comment");
+  EXPECT_EQ(v["SPACED"], "value with spaces");
+  EXPECT_EQ(v["INLINE"], "value");
+  EXPECT_EQ(v.count("EMPTY"), 1u);
+  EXPECT_EQ(v["EMPTY"], "");
+  EXPECT_EQ(v["URL"], "mongodb://u:p@h/db?a=b&c=d");
+  EXPECT_EQ(v["CRLF"], "yes");
+  EXPECT_EQ(v["LAST"], "no-newline");
+  EXPECT_EQ(v.count("export HOST"), 0u);
+  EXPECT_EQ(v.count("# a comment"), 0u);
+  EXPECT_EQ(v.count("NOT A PAIR"), 0u);
+}
+
+TEST(DotEnv, QuotedValueFollowedByAComment) {
+  // Common .env style (python-dotenv, docker compose): the quotes delimit the
+  // value, the comment after them is not part of it.
+  TempDir dir;
+  auto path = dir.write(".env",
+                        "QC_API_TOKEN=\"s3cret\" # production token\n"
+                        "HOST='127.0.0.1'  # loopback only\n");
+  auto v = qc::read_dotenv(path);
+  EXPECT_EQ(v["QC_API_TOKEN"], "s3cret");
+  EXPECT_EQ(v["HOST"], "127.0.0.1");
+}
+
+TEST(DotEnv, MissingFileIsEmpty) {
+  TempDir dir;
+  EXPECT_TRUE(qc::read_dotenv(dir.path() / "no-such.env").empty());
+}
+
+TEST(DotEnv, DotEnvFeedsParseServeConfig) {
+  TempDir dir;
+  auto path =
+      dir.write(".env", "PORT=7070\nQC_CORS_ORIGINS=https://x.example, https://y.example\n");
+  auto c = qc::parse_serve_config(qc::read_dotenv(path), {});
+  EXPECT_EQ(c.port, 7070);
+  EXPECT_EQ(c.cors_origins,
+            (std::vector<std::string>{"https://x.example", "https://y.example"}));
+}
+
+TEST(CollectVariables, EnvironmentWinsOverDotEnv) {
+  TempDir dir;
+  auto path = dir.write(".env", "PORT=7000\nQC_DATA_DIR=/from-dotenv\nHOST=10.0.0.1\n");
+  std::string e1 = "PORT=6000", e2 = "HOST=127.0.0.1", e3 = "QC_API_TOKEN=a=b=c", e4 = "NOEQUALS";
+  char* env[] = {e1.data(), e2.data(), e3.data(), e4.data(), nullptr};
+  auto v = qc::collect_variables(env, path);
+  EXPECT_EQ(v["PORT"], "6000");
+  EXPECT_EQ(v["HOST"], "127.0.0.1");
+  EXPECT_EQ(v["QC_DATA_DIR"], "/from-dotenv");
+  EXPECT_EQ(v["QC_API_TOKEN"], "a=b=c");
+  EXPECT_EQ(v.count("NOEQUALS"), 0u);
+
+  auto c = qc::parse_serve_config(v, {"--host", "0.0.0.0"});
+  EXPECT_EQ(c.port, 6000);             // environment > .env
+  EXPECT_EQ(c.host, "0.0.0.0");        // flag > environment
+  EXPECT_EQ(c.data_dir.string(), "/from-dotenv");  // .env when nothing else
+}
+
+TEST(CollectVariables, NoEnvironmentOrNoDotEnv) {
+  TempDir dir;
+  auto path = dir.write(".env", "PORT=7000\n");
+  EXPECT_EQ(qc::collect_variables(nullptr, path)["PORT"], "7000");
+  std::string e1 = "PORT=6000";
+  char* env[] = {e1.data(), nullptr};
+  auto v = qc::collect_variables(env, dir.path() / "missing.env");
+  EXPECT_EQ(v.size(), 1u);
+  EXPECT_EQ(v["PORT"], "6000");
+}
+
+// ---- parse_backtest_config --------------------------------------------------
+
+TEST(BacktestConfig, RequiredFlags) {
+  auto c = qc::parse_backtest_config({"--recommendations", "recs.jsonl", "--bars=bars.csv"});
+  EXPECT_EQ(c.recommendations.string(), "recs.jsonl");
+  EXPECT_EQ(c.bars.string(), "bars.csv");
+  EXPECT_TRUE(c.out.empty());
+  EXPECT_TRUE(c.progress);
+
+  auto e = backtest_error({"--bars", "bars.csv"});
+  EXPECT_TRUE(contains(e, "--recommendations")) << e;
+  e = backtest_error({"--recommendations", "recs.jsonl"});
+  EXPECT_TRUE(contains(e, "--bars")) << e;
+  e = backtest_error({});
+  EXPECT_FALSE(e.empty());
+}
+
+TEST(BacktestConfig, OptionalFlags) {
+  auto c = qc::parse_backtest_config(
+      {"--quiet", "--recommendations=r.jsonl", "--bars", "b.jsonl", "--out", "perf.json"});
+  EXPECT_EQ(c.out.string(), "perf.json");
+  EXPECT_FALSE(c.progress);
+}
+
+TEST(BacktestConfig, UnknownFlagAndMissingValue) {
+  auto e = backtest_error({"--recommendations", "r", "--bars", "b", "--port", "1"});
+  EXPECT_TRUE(contains(e, "--port")) << e;
+  e = backtest_error({"--recommendations", "r", "--bars"});
+  EXPECT_TRUE(contains(e, "--bars")) << e;
+  e = backtest_error({"r.jsonl", "b.jsonl"});
+  EXPECT_FALSE(e.empty());
+}
+
+}  // namespace

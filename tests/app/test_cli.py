@@ -1,0 +1,114 @@
+"""Command line and configuration (SPEC §3, docs/decisions.md "Command line")."""
+
+import os
+import subprocess
+import unittest
+
+import qc_harness as h
+
+
+class CliTest(h.ServerTestCase):
+    def run_qc(self, args, env=None, cwd=None, timeout=15):
+        cwd = cwd or self.make_temp_dir("qc-cli-")
+        try:
+            return subprocess.run([h.qc_bin(), *args], capture_output=True, text=True,
+                                  timeout=timeout, cwd=cwd, env=h.clean_env(env),
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            self.fail(f"quantcrunch {' '.join(args)} still running after {timeout} s "
+                      f"(it should have refused the configuration); stderr: {e.stderr!r}")
+
+    def assert_config_error(self, args, env=None, words=()):
+        cwd = self.make_temp_dir("qc-cli-")
+        data_dir = os.path.join(cwd, "data")
+        if args and args[0] == "serve":
+            args = [*args, "--host", "127.0.0.1", "--data-dir", data_dir]
+        r = self.run_qc(args, env=env, cwd=cwd)
+        self.assertEqual(r.returncode, 2, f"exit status {r.returncode}; stderr: {r.stderr!r}")
+        err = r.stderr.strip("\n")
+        self.assertNotIn("\n", err, f"more than one line on stderr: {r.stderr!r}")
+        self.assertTrue(err.startswith("quantcrunch: error: "), f"stderr: {r.stderr!r}")
+        for w in words:
+            self.assertIn(w, err)
+        self.assertFalse(os.path.exists(data_dir), "the data dir was created for a bad config")
+        return err
+
+    def test_port_not_a_number_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", "abc", "--feed", "none"], words=["abc"])
+
+    def test_port_out_of_range_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", "70000", "--feed", "none"], words=["70000"])
+        self.assert_config_error(["serve", "--port", "0", "--feed", "none"])
+
+    def test_port_from_environment_not_a_number_is_exit_2(self):
+        self.assert_config_error(["serve", "--feed", "none"], env={"PORT": "abc"},
+                                 words=["PORT", "abc"])
+
+    def test_unknown_feed_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "bogus"],
+                                 words=["bogus"])
+
+    def test_missing_replay_file_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()),
+                                  "--feed", "replay:/nonexistent/bars.jsonl"],
+                                 words=["/nonexistent/bars.jsonl"])
+
+    def test_unknown_flag_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
+                                  "--bogus-flag", "1"], words=["--bogus-flag"])
+
+    def test_backtest_without_bars_is_exit_2(self):
+        recs = h.write_text(os.path.join(self.make_temp_dir(), "r.jsonl"), "")
+        self.assert_config_error(["backtest", "--recommendations", recs], words=["--bars"])
+
+    def test_serve_help_exits_0(self):
+        r = self.run_qc(["serve", "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("usage: quantcrunch serve", r.stdout)
+        self.assertIn("--port", r.stdout)
+
+    # -- precedence: flags > environment > .env ---------------------------------
+
+    def server_in(self, cwd, port, pass_port, env=None, extra_args=(), feed="none"):
+        return self.start_server(os.path.join(cwd, "data"), cwd=cwd, port=port, feed=feed,
+                                 pass_port=pass_port, env=env, extra_args=extra_args)
+
+    def assert_listening_on(self, server, port):
+        self.assertEqual(server.port, port)
+        self.assertEqual(h.http_request(port, "GET", "/healthz")[0], 200)
+        self.assertIn(f"listening on 127.0.0.1:{port}", server.stderr_text())
+
+    def test_dotenv_in_working_directory_is_read(self):
+        cwd = self.make_temp_dir("qc-cli-")
+        port = h.free_port()
+        h.write_text(os.path.join(cwd, ".env"),
+                     f"# settings\nPORT={port}\nQC_FEED=none\nexport QC_API_TOKEN='from-dotenv'\n")
+        s = self.server_in(cwd, port, pass_port=False, feed=None)  # QC_FEED from .env
+        self.assert_listening_on(s, port)
+        self.assertEqual(s.readyz()["feed"]["kind"], "none")
+        doc = h.make_document(h.ny_unix("2021-07-12 10:59:00"), [("AAPL", 150.2, 145.1)])
+        self.assertEqual(s.post_document(doc, token="from-dotenv")[0], 201)
+
+    def test_environment_wins_over_dotenv(self):
+        cwd = self.make_temp_dir("qc-cli-")
+        dotenv_port, env_port = h.free_port(), h.free_port()
+        while env_port == dotenv_port:
+            env_port = h.free_port()
+        h.write_text(os.path.join(cwd, ".env"), f"PORT={dotenv_port}\n")
+        s = self.server_in(cwd, env_port, pass_port=False, env={"PORT": env_port})
+        self.assert_listening_on(s, env_port)
+
+    def test_flags_win_over_environment(self):
+        cwd = self.make_temp_dir("qc-cli-")
+        env_port, flag_port = h.free_port(), h.free_port()
+        while env_port == flag_port:
+            flag_port = h.free_port()
+        h.write_text(os.path.join(cwd, ".env"), "PORT=abc\n")  # would be an error if used
+        s = self.server_in(cwd, flag_port, pass_port=True,
+                           env={"PORT": env_port, "QC_FEED": "sim"})
+        self.assert_listening_on(s, flag_port)
+        self.assertEqual(s.readyz()["feed"]["kind"], "none")  # --feed none beats QC_FEED=sim
+
+
+if __name__ == "__main__":
+    unittest.main()

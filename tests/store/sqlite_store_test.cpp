@@ -1,0 +1,236 @@
+// SqliteStore: the store port's contract tests (store_contract.h), plus what
+// only SQLite has: the schema version, WAL journal, file errors, atomicity of
+// a failing transaction.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "store/sqlite/sqlite_store.h"
+#include "store_contract.h"
+
+namespace {
+
+using qc::store_contract::document;
+using qc::store_contract::kT0;
+using qc::store_contract::position;
+using qc::store_contract::spec_tickers;
+using qc::store_contract::TempDir;
+
+struct SqliteAdapter {
+  static std::unique_ptr<qc::Store> open(const std::filesystem::path& where) {
+    return std::make_unique<qc::SqliteStore>(where);
+  }
+};
+
+}  // namespace
+
+namespace qc::store_contract {
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreContract, ::testing::Types<SqliteAdapter>);
+}  // namespace qc::store_contract
+
+namespace {
+
+// A raw connection for looking at (or tampering with) the file behind the
+// store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::filesystem::path& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << path << ": " << sqlite3_errmsg(db_);
+    }
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (err ? err : "?");
+      sqlite3_free(err);
+    }
+  }
+  // Every row of a one-column query, as text.
+  std::vector<std::string> column(const std::string& sql) {
+    std::vector<std::string> out;
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return out;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      auto* t = sqlite3_column_text(s, 0);
+      out.emplace_back(t ? reinterpret_cast<const char*>(t) : "NULL");
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  TempDir dir_{"sqlite-store"};
+  std::filesystem::path file_ = dir_.path() / "quantcrunch.sqlite3";
+};
+
+TEST_F(SqliteStoreTest, KindAndLocation) {
+  qc::SqliteStore store(file_);
+  EXPECT_EQ(store.kind(), "sqlite");
+  EXPECT_EQ(store.location(), file_.string());
+}
+
+TEST_F(SqliteStoreTest, CreatesTheFileAndMissingParentDirectories) {
+  auto nested = dir_.path() / "a" / "b" / "quantcrunch.sqlite3";
+  {
+    qc::SqliteStore store(nested);
+    EXPECT_EQ(store.load().tickers, spec_tickers());
+  }
+  EXPECT_TRUE(std::filesystem::is_regular_file(nested));
+}
+
+TEST_F(SqliteStoreTest, SchemaVersionTableHoldsOne) {
+  { qc::SqliteStore store(file_); }
+  { qc::SqliteStore store(file_); }  // re-open does not add a second row
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"1"});
+  EXPECT_EQ(qc::SqliteStore::kSchemaVersion, 1);
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefusedWithAClearMessage) {
+  {
+    qc::SqliteStore store(file_);
+    qc::ChangeSet c;
+    c.opened = {position("AAPL", kT0, 100, 110)};
+    store.commit(c);
+  }
+  {
+    RawDb raw(file_);
+    raw.exec("UPDATE schema_version SET version = 99");
+  }
+  try {
+    qc::SqliteStore store(file_);
+    FAIL() << "a file with schema version 99 was opened";
+  } catch (const qc::StoreError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("99"), std::string::npos) << what;
+    EXPECT_NE(what.find("newer"), std::string::npos) << what;
+    EXPECT_NE(what.find(file_.string()), std::string::npos) << what;
+  }
+  // The refused file was left alone.
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"99"});
+  EXPECT_EQ(raw.column("SELECT symbol FROM open_positions"), std::vector<std::string>{"AAPL"});
+}
+
+TEST_F(SqliteStoreTest, PathUnderARegularFileThrowsStoreError) {
+  auto blocker = dir_.path() / "not-a-dir";
+  std::ofstream(blocker) << "x";
+  EXPECT_THROW(qc::SqliteStore(blocker / "sub" / "quantcrunch.sqlite3"), qc::StoreError);
+  EXPECT_THROW(qc::SqliteStore(blocker / "quantcrunch.sqlite3"), qc::StoreError);
+}
+
+TEST_F(SqliteStoreTest, PathThatIsADirectoryThrowsStoreError) {
+  EXPECT_THROW(qc::SqliteStore(dir_.path()), qc::StoreError);
+}
+
+TEST_F(SqliteStoreTest, FileThatIsNotADatabaseThrowsStoreError) {
+  std::ofstream(file_) << std::string(4096, 'x') << "this is not an SQLite database\n";
+  try {
+    qc::SqliteStore store(file_);
+    FAIL() << "a garbage file was opened as a store";
+  } catch (const qc::StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("sqlite"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteStoreTest, JournalModeIsWal) {
+  qc::SqliteStore store(file_);
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
+}
+
+TEST_F(SqliteStoreTest, FailedCommitLeavesNothingBehind) {
+  qc::SqliteStore store(file_);
+  auto kept = position("AMZN", kT0, 3700, 3800);
+  {
+    qc::ChangeSet first;
+    first.opened = {kept};
+    store.commit(first);
+  }
+  auto before = store.load();
+
+  auto p = position("AAPL", kT0, 100, 110);
+  qc::ChangeSet changes;
+  changes.new_documents = {document("2021-07-12 10:59:00", "2021-07-12 22:59:00",
+                                    {{"AAPL", 110, 100}})};
+  changes.opened = {p};
+  changes.closed = {qc::store_contract::closed(kept, 3800, 1626102120,
+                                               qc::CloseReason::TargetPrice)};
+  changes.last_bars = {{"AMZN", 1626102060000}};
+  {
+    // Make the last statements of the transaction fail.
+    RawDb raw(file_);
+    raw.exec(
+        "CREATE TRIGGER qc_test_fail BEFORE INSERT ON last_bars "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  }
+  EXPECT_THROW(store.commit(changes), qc::StoreError);
+  qc::store_contract::expect_same_state(before, store.load());
+
+  {
+    RawDb raw(file_);
+    raw.exec("DROP TRIGGER qc_test_fail");
+  }
+  // The store is still usable and the same ChangeSet now goes through whole.
+  auto seqs = store.commit(changes);
+  ASSERT_EQ(seqs.size(), 1u);
+  auto after = store.load();
+  EXPECT_EQ(after.documents.size(), 1u);
+  EXPECT_EQ(after.open_positions, std::vector<qc::OpenPosition>{p});
+  EXPECT_EQ(after.closed_positions.size(), 1u);
+  EXPECT_EQ(after.last_bars.size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, PerformanceTableHoldsTheMonthSums) {
+  // SPEC §5 `performance`: the month's realized_pnl is the sum of its pnl.
+  qc::SqliteStore store(file_);
+  auto a = position("AAPL", kT0, 100, 110);
+  auto b = position("AMZN", kT0, 100, 110);
+  qc::ChangeSet changes;
+  changes.opened = {a, b};
+  changes.closed = {qc::store_contract::closed(a, 110, 1626102120, qc::CloseReason::TargetPrice)};
+  store.commit(changes);
+  qc::ChangeSet more;
+  more.closed = {qc::store_contract::closed(b, 90, 1626102180, qc::CloseReason::StopLoss)};
+  store.commit(more);
+  store.commit(more);  // idempotent: not counted twice
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT month FROM performance"), std::vector<std::string>{"1625097600"});
+  EXPECT_EQ(raw.column("SELECT realized_pnl FROM performance"), std::vector<std::string>{"0.0"});
+  EXPECT_EQ(raw.column("SELECT count(*) FROM closed_positions"), std::vector<std::string>{"2"});
+}
+
+TEST_F(SqliteStoreTest, TwoConnectionsOnOneFileSeeEachOthersCommits) {
+  qc::SqliteStore writer(file_);
+  qc::SqliteStore reader(file_);
+  qc::ChangeSet c;
+  c.opened = {position("AAPL", kT0, 100, 110)};
+  writer.commit(c);
+  EXPECT_EQ(reader.load().open_positions.size(), 1u);
+  EXPECT_EQ(reader.load().tickers, spec_tickers());  // seeded once
+}
+
+TEST_F(SqliteStoreTest, HealthIsOk) {
+  qc::SqliteStore store(file_);
+  auto h = store.health();
+  EXPECT_TRUE(h.ok) << h.detail;
+}
+
+}  // namespace
