@@ -68,9 +68,7 @@ def latency(args):
         n = 0
         while True:
             n += 1
-            # The default limit (50): ?limit=N is unreliable in this build
-            # (Boost.URL 1.81 parse_query reads past the query, boostorg/url#757).
-            get_conn.request("GET", "/api/recommendations")
+            get_conn.request("GET", "/api/recommendations")  # default limit, as the front end
             r = get_conn.getresponse()
             data = r.read()
             if r.status != 200:

@@ -35,8 +35,10 @@ void Ledger::rebuild_from_store() {
   StoredState state = store_.load();
   engine_ = Engine(state.tickers);
   quotes_ = QuoteBoard();
-  for (const auto& p : state.open_positions) engine_.restore_open(p);
+  // Closed first: a position found both closed and still open (a crash
+  // between two writes of a store without transactions) is closed.
   for (const auto& c : state.closed_positions) engine_.restore_closed(c);
+  for (const auto& p : state.open_positions) engine_.restore_open(p);
   for (const auto& [symbol, start] : state.last_bars) engine_.restore_last_bar(symbol, start);
   known_documents_.clear();
   documents_.clear();
@@ -111,12 +113,9 @@ void Ledger::sync_cache() {
           .key("name").value(t.name).end_object();
     w.end_object();
     cache_.put("tickers_metadata", tickers);
-    std::string open;
-    JsonWriter o(open);
-    o.begin_array();
-    for (const auto& p : engine_.open_positions()) write_open_position(o, p);
-    o.end_array();
-    cache_.put("open_positions", open);
+    std::vector<std::string> open;
+    for (const auto& p : engine_.open_positions()) open.push_back(render_open_position(p));
+    cache_.put_list("open_positions", open);
   } catch (const std::exception& e) {
     log::warn("cache", std::string("cannot update cache: ") + e.what());
   }
@@ -135,7 +134,17 @@ bool Ledger::enqueue(Job job, std::size_t bars) {
 
 void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
                              DocumentCallback done) {
-  DocumentJob job{std::move(doc), mode, done};
+  DocumentJob job{std::move(doc), mode, done, false, 0};
+  if (!enqueue(std::move(job), 0)) {
+    DocumentOutcome out;
+    out.status = DocumentOutcome::Status::Unavailable;
+    out.error = "the server is shutting down";
+    done(std::move(out));
+  }
+}
+
+void Ledger::submit_stored_document(StoredDocument stored, DocumentCallback done) {
+  DocumentJob job{std::move(stored.document), InvalidItems::SkipItem, done, true, stored.seq};
   if (!enqueue(std::move(job), 0)) {
     DocumentOutcome out;
     out.status = DocumentOutcome::Status::Unavailable;
@@ -255,6 +264,7 @@ void Ledger::process(std::deque<Job>& jobs) {
     DocumentOutcome outcome;
     std::size_t new_doc_index = SIZE_MAX;  // index in changes.new_documents
     bool duplicate_in_batch = false;        // identical to a document of this batch
+    std::optional<std::int64_t> stored_seq;  // the document was already in the store
     std::int64_t open_timestamp = 0;
   };
   std::vector<Reply> replies;
@@ -271,13 +281,16 @@ void Ledger::process(std::deque<Job>& jobs) {
       r.done = std::move(d->done);
       std::string canonical = canonical_json(d->doc);
       auto ts = parse_new_york_time(d->doc.us_date, d->doc.sg_date);
-      if (ts && known_documents_.count(canonical)) {
+      bool known = ts && known_documents_.count(canonical) > 0;
+      if (known && !d->already_stored) {
         r.outcome.status = DocumentOutcome::Status::Duplicate;
         r.duplicate_in_batch = batch_documents.count(canonical) > 0;
         r.outcome.results = valid_positions(d->doc, *ts);
         replies.push_back(std::move(r));
         continue;
       }
+      // A stored document is opened even when known: its positions may not
+      // have been opened yet (identity dedupe keeps this exactly-once).
       OpenResult opened = engine_.open(d->doc, d->mode);
       r.outcome.problems = std::move(opened.problems);
       if (opened.refused) {
@@ -285,15 +298,21 @@ void Ledger::process(std::deque<Job>& jobs) {
         replies.push_back(std::move(r));
         continue;
       }
-      r.outcome.status = DocumentOutcome::Status::Created;
+      r.outcome.status = known ? DocumentOutcome::Status::Duplicate : DocumentOutcome::Status::Created;
       r.outcome.opened = opened.opened.size();
       r.outcome.results = valid_positions(d->doc, *opened.open_timestamp);
       r.open_timestamp = *opened.open_timestamp;
       for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
-      batch_documents.insert(canonical);
-      known_documents_.insert(std::move(canonical));
-      r.new_doc_index = changes.new_documents.size();
-      changes.new_documents.push_back(std::move(d->doc));
+      if (!known) {
+        batch_documents.insert(canonical);
+        known_documents_.insert(std::move(canonical));
+        if (d->already_stored) {
+          r.stored_seq = d->stored_seq;
+        } else {
+          r.new_doc_index = changes.new_documents.size();
+          changes.new_documents.push_back(std::move(d->doc));
+        }
+      }
       replies.push_back(std::move(r));
     } else if (auto* b = std::get_if<BarsJob>(&job)) {
       for (const auto& bar : b->bars) {
@@ -333,7 +352,9 @@ void Ledger::process(std::deque<Job>& jobs) {
       committed = false;
       log::error("ledger", std::string("commit failed, nothing of this batch was stored: ") + e.what());
       for (auto& r : replies) {
-        if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch) continue;
+        if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch &&
+            r.outcome.opened == 0)
+          continue;
         r.outcome = DocumentOutcome{};
         r.outcome.status = DocumentOutcome::Status::Unavailable;
         r.outcome.error = "the database is unavailable; nothing was stored";
@@ -348,23 +369,27 @@ void Ledger::process(std::deque<Job>& jobs) {
     }
   }
   if (committed) {
+    bool documents_added = false;
     for (auto& r : replies) {
-      if (r.new_doc_index == SIZE_MAX) continue;
-      std::int64_t seq = r.new_doc_index < seqs.size() ? seqs[r.new_doc_index] : 0;
+      if (r.outcome.status != DocumentOutcome::Status::Created) continue;
+      std::int64_t seq = 0;
+      if (r.stored_seq) seq = *r.stored_seq;
+      else if (r.new_doc_index < seqs.size()) seq = seqs[r.new_doc_index];
       add_document_entry({r.open_timestamp, seq, r.outcome.results});
+      documents_added = true;
     }
     for (const auto& c : changes.closed)
       log::info("ledger", "closed " + c.position.symbol + " opened " +
                               std::to_string(c.position.open_timestamp) + ": " +
                               std::string(close_notes(c.reason)));
-    if (!changes.new_documents.empty()) publish_recommendations();
+    if (documents_added) publish_recommendations();
     if (!changes.closed.empty()) publish_performance();
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
     std::lock_guard lock(counters_mutex_);
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
     counters_.bars_unknown_symbol += delta.bars_unknown_symbol;
-    counters_.documents += changes.new_documents.size();
+    for (const auto& r : replies) counters_.documents += r.outcome.status == DocumentOutcome::Status::Created;
     counters_.open_positions = engine_.open_count();
     counters_.closed_positions = engine_.performance().position_count();
     latest_bar_ = engine_.latest_bar_start();

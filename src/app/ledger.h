@@ -60,6 +60,11 @@ class Ledger final : public FeedSink {
   // Ingest: `done` is called on the ledger thread once the outcome is durable.
   void submit_document(RecommendationDocument doc, InvalidItems mode, DocumentCallback done);
 
+  // A document that is already in the store (inserted there by the
+  // algorithm, found by a watcher): opens its positions (invalid items are
+  // skipped and reported) without storing the document again.
+  void submit_stored_document(StoredDocument stored, DocumentCallback done);
+
   // FeedSink
   bool submit_bars(std::vector<MinuteBar> bars) override;
   void submit_document(RecommendationDocument doc) override;
@@ -81,6 +86,8 @@ class Ledger final : public FeedSink {
     RecommendationDocument doc;
     InvalidItems mode;
     DocumentCallback done;
+    bool already_stored = false;
+    std::int64_t stored_seq = 0;
   };
   struct BarsJob {
     std::vector<MinuteBar> bars;

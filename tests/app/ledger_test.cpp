@@ -189,9 +189,10 @@ TEST_F(LedgerTest, ValidDocumentIsCreatedDurableAndVisible) {
   auto c = ledger_->counters();
   EXPECT_EQ(c.documents, 1u);
   EXPECT_EQ(c.open_positions, 2u);
-  auto cached = cache_.get("open_positions");
+  auto cached = cache_.get_list("open_positions");
   ASSERT_TRUE(cached.has_value());
-  EXPECT_TRUE(contains(*cached, "NVDA")) << *cached;
+  ASSERT_EQ(cached->size(), 2u);
+  EXPECT_TRUE(contains((*cached)[0] + (*cached)[1], "NVDA"));
 }
 
 TEST_F(LedgerTest, NewestDocumentIsListedFirst) {

@@ -14,4 +14,16 @@ std::optional<std::string> MemoryCache::get(const std::string& key) {
   return it->second;
 }
 
+void MemoryCache::put_list(const std::string& key, const std::vector<std::string>& items) {
+  std::lock_guard lock(mutex_);
+  lists_[key] = items;
+}
+
+std::optional<std::vector<std::string>> MemoryCache::get_list(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = lists_.find(key);
+  if (it == lists_.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace qc

@@ -12,12 +12,15 @@ class MemoryCache final : public Cache {
   std::string kind() const override { return "memory"; }
   std::string location() const override { return "in-process"; }
   void put(const std::string& key, const std::string& value) override;
+  void put_list(const std::string& key, const std::vector<std::string>& items) override;
   std::optional<std::string> get(const std::string& key) override;
+  std::optional<std::vector<std::string>> get_list(const std::string& key) override;
   bool healthy() override { return true; }
 
  private:
   std::mutex mutex_;
   std::unordered_map<std::string, std::string> values_;
+  std::unordered_map<std::string, std::vector<std::string>> lists_;
 };
 
 }  // namespace qc
