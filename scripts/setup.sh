@@ -12,8 +12,11 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libhowardhinnant-date-dev libsimdjson-dev tzdata
+  libmongoc-dev libbson-dev libhiredis-dev
   # tests and benchmarks
   libgtest-dev libbenchmark-dev python3 wrk curl
+  # real Redis for the cache tests; MongoDB wire-protocol stand-in deps
+  redis-server python3-pymongo python3-mongomock
   # front-end assets (Swagger UI) come from npm
   nodejs npm
 )

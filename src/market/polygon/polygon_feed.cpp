@@ -133,21 +133,31 @@ void PolygonFeed::backfill(FeedSink& sink) {
   for (std::size_t i = 0; i < plan.size(); ++i) {
     const auto& req = plan[i];
     if (req.from_ms > to_ms) continue;
-    try {
-      auto bars = rest_.minute_bars(req.symbol, req.from_ms, to_ms);
-      total += bars.size();
-      log::info("backfill", req.symbol + ": " + std::to_string(bars.size()) + " bars since " +
-                                format_new_york_time(req.from_ms / 1000) + " ET (" +
-                                std::to_string(i + 1) + "/" + std::to_string(plan.size()) + ")");
-      backfilled_bars_ += bars.size();
-      if (!bars.empty() && !sink.submit_bars(std::move(bars))) return;
-    } catch (const ProviderError& e) {
-      ++backfill_errors_;
-      {
-        std::lock_guard lock(error_mutex_);
-        last_error_ = std::string("backfill ") + req.symbol + ": " + e.what();
+    // Retried until it succeeds: live frames wait behind the backfill, so
+    // giving up here would let a later live bar skip the gap for good.
+    auto delay = std::chrono::milliseconds(1000);
+    for (;;) {
+      try {
+        auto bars = rest_.minute_bars(req.symbol, req.from_ms, to_ms);
+        total += bars.size();
+        log::info("backfill", req.symbol + ": " + std::to_string(bars.size()) + " bars since " +
+                                  format_new_york_time(req.from_ms / 1000) + " ET (" +
+                                  std::to_string(i + 1) + "/" + std::to_string(plan.size()) + ")");
+        backfilled_bars_ += bars.size();
+        if (!bars.empty() && !sink.submit_bars(std::move(bars))) return;
+        break;
+      } catch (const ProviderError& e) {
+        ++backfill_errors_;
+        {
+          std::lock_guard lock(error_mutex_);
+          last_error_ = std::string("backfill ") + req.symbol + ": " + e.what();
+        }
+        log::warn("backfill", req.symbol + ": " + e.what() + "; retrying in " +
+                                  std::to_string(delay.count()) + " ms (live bars wait)");
+        std::unique_lock lock(mutex_);
+        if (wake_.wait_for(lock, delay, [&] { return stopping_; })) return;
+        delay = std::min(delay * 2, std::chrono::milliseconds(60'000));
       }
-      log::warn("backfill", req.symbol + ": " + e.what() + " (will retry after the next reconnect)");
     }
   }
   log::info("backfill", "done: " + std::to_string(total) + " bars");
@@ -167,7 +177,7 @@ void PolygonFeed::refresh_snapshots(FeedSink& sink) {
   for (;;) {
     std::int64_t t = now();
     if (t >= next_status_check) {
-      next_status_check = t + 300;
+      next_status_check = t + 60;
       try {
         std::string body = snapshot_rest_.market_status_json();
         simdjson::dom::parser parser;

@@ -30,8 +30,12 @@ void PolygonProxy::serve(const std::string& key, std::chrono::seconds ttl,
       if (cache_.size() > 1000) cache_.clear();
       cache_[key] = {std::chrono::steady_clock::now() + ttl, answer.body};
     } catch (const ProviderError& e) {
-      answer = {503, std::string("market data provider unavailable: ") + e.what()};
-      log::warn("proxy", answer.body);
+      // The browser gets the status only; the provider's address and text
+      // stay in the server log.
+      answer = {503, e.status() ? "market data provider unavailable (it answered HTTP " +
+                                      std::to_string(e.status()) + ")"
+                                : std::string("market data provider unreachable")};
+      log::warn("proxy", std::string("provider request failed: ") + e.what());
     }
     done(std::move(answer));
   });

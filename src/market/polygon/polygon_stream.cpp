@@ -225,7 +225,9 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
       auto wait = std::chrono::milliseconds(
           static_cast<long long>(static_cast<double>(backoff.count()) * jitter(rng)));
       if (evicted) {
-        wait = std::max<std::chrono::milliseconds>(wait, 30s);
+        // Another process holds the key's one connection: back off long enough
+        // not to evict it in turn (capped by the configured maximum).
+        wait = std::max<std::chrono::milliseconds>(wait, std::min<std::chrono::milliseconds>(30s, o.max_backoff));
         evicted = false;
       }
       {

@@ -1,0 +1,232 @@
+// REDIS_URL / REDIS_HOST parsing. Invariant: no string built here for a
+// message contains the user info of the URL as given; messages quote the URL
+// through redact_for_message() or name the faulty part only.
+#include "cache/redis/redis_url.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <limits>
+
+namespace qc {
+namespace {
+
+constexpr std::string_view kShape = "redis://[:password@]host[:port][/db]";
+
+std::string_view trim(std::string_view s) {
+  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Everything before the last '@' is user info (a password may itself contain
+// '@', '/', '?' or ':' when not percent-encoded); it is replaced by
+// "user:***" or "***" so that no part of a password is ever quoted.
+std::string redact_for_message(std::string_view url) {
+  auto at = url.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  auto scheme = url.find("://");
+  std::size_t start = (scheme != std::string_view::npos && scheme < at) ? scheme + 3 : 0;
+  auto info = url.substr(start, at - start);
+  auto colon = info.find(':');
+  std::string out(url.substr(0, start));
+  if (colon != std::string_view::npos)
+    out += std::string(info.substr(0, colon)) + ":***";
+  else
+    out += "***";
+  out += url.substr(at);
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool valid_host_name(std::string_view h) {
+  return !h.empty() && std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+bool valid_ipv6(std::string_view h) {
+  return h.find(':') != std::string_view::npos && std::all_of(h.begin(), h.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%';
+         });
+}
+
+}  // namespace
+
+std::string RedisEndpoint::host_port() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::string RedisEndpoint::redacted() const {
+  std::string out = "redis://";
+  if (!password.empty()) out += username + ":***@";
+  out += host_port();
+  if (db != 0) out += "/" + std::to_string(db);
+  return out;
+}
+
+RedisEndpoint parse_redis_url(std::string_view input) {
+  const std::string_view url = trim(input);
+  if (url.empty()) throw RedisUrlError("REDIS_URL is empty; expected " + std::string(kShape));
+  auto fail = [&](const std::string& why) -> RedisUrlError {
+    return RedisUrlError("REDIS_URL '" + redact_for_message(url) + "': " + why);
+  };
+
+  auto sep = url.find("://");
+  if (sep == std::string_view::npos)
+    throw fail("not a URL; expected " + std::string(kShape) +
+               " (for a bare host name, set REDIS_HOST instead)");
+  const std::string scheme = lower(url.substr(0, sep));
+  if (scheme == "rediss")
+    throw fail(
+        "rediss:// (Redis over TLS) is not supported: this build uses hiredis 0.14 (Debian 12), "
+        "which has no TLS support. Use a redis:// URL (for a TLS-only provider, run a local TLS "
+        "tunnel such as stunnel and point REDIS_URL at it), or unset REDIS_URL and REDIS_HOST to "
+        "use the in-process cache");
+  if (scheme == "unix") throw fail("Unix-socket URLs are not supported; use redis://host:port");
+  if (scheme != "redis")
+    throw fail("unsupported scheme '" + scheme + "'; expected " + std::string(kShape));
+
+  RedisEndpoint ep;
+  std::string_view rest = url.substr(sep + 3);
+
+  // User info: up to the last '@'.
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view info = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = info.find(':');
+    if (colon == std::string_view::npos) {
+      if (!info.empty())
+        throw fail("user info without a ':' (write the password as redis://:password@host)");
+    } else {
+      auto user = percent_decode(info.substr(0, colon));
+      auto pass = percent_decode(info.substr(colon + 1));
+      if (!user || !pass) throw fail("malformed %-escape in the user name or password");
+      ep.username = std::move(*user);
+      ep.password = std::move(*pass);
+      if (ep.password.empty() && !ep.username.empty()) throw fail("a user name without a password");
+    }
+  }
+
+  // Authority and path.
+  auto path_at = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, path_at);
+  std::string_view path =
+      path_at == std::string_view::npos ? std::string_view{} : rest.substr(path_at);
+  if (!path.empty() && path.front() != '/')
+    throw fail(
+        "query parameters and fragments are not supported; put the db number in the path "
+        "(redis://host:port/2)");
+
+  std::string_view host, port;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) throw fail("unterminated '[' in the host");
+    host = authority.substr(1, close - 1);
+    auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') throw fail("unexpected text after ']' in the host");
+      port = after.substr(1);
+      if (port.empty()) throw fail("empty port after ':'");
+    }
+    if (!valid_ipv6(host)) throw fail("invalid IPv6 address '" + std::string(host) + "'");
+  } else {
+    auto colon = authority.find(':');
+    if (colon != std::string_view::npos && authority.find(':', colon + 1) != std::string_view::npos)
+      throw fail("an IPv6 address must be written in brackets, e.g. redis://[::1]:6379");
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) throw fail("empty port after ':'");
+    }
+    if (host.empty()) throw fail("no host; expected " + std::string(kShape));
+    if (!valid_host_name(host)) throw fail("invalid host '" + std::string(host) + "'");
+  }
+  ep.host = std::string(host);
+
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (!all_digits(port) || ec != std::errc{} || end != port.data() + port.size() || value < 1 ||
+        value > 65535)
+      throw fail("port must be a number from 1 to 65535, got '" + std::string(port) + "'");
+    ep.port = static_cast<std::uint16_t>(value);
+  }
+
+  if (path.size() > 1) {
+    std::string_view db = path.substr(1);
+    int value = 0;
+    auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), value);
+    if (!all_digits(db) || ec != std::errc{} || end != db.data() + db.size())
+      throw fail("the path must be a database number (redis://host:port/2), got '/" +
+                 std::string(db) + "'");
+    ep.db = value;
+  }
+  return ep;
+}
+
+RedisEndpoint parse_redis_host(std::string_view input) {
+  std::string_view host = trim(input);
+  auto fail = [&](const std::string& why) -> RedisUrlError {
+    return RedisUrlError("REDIS_HOST '" + redact_for_message(host) + "': " + why);
+  };
+  if (host.empty()) throw RedisUrlError("REDIS_HOST is empty; expected a host name or address");
+  if (host.find("://") != std::string_view::npos || host.find('@') != std::string_view::npos)
+    throw fail("takes a host name only; set REDIS_URL for a redis:// URL");
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto colons = std::count(host.begin(), host.end(), ':');
+  if (colons == 1)
+    throw fail(
+        "takes a host name only (port 6379); set REDIS_URL=redis://host:port for another "
+        "port");
+  if (colons > 1 ? !valid_ipv6(host) : !valid_host_name(host))
+    throw fail("not a valid host name or address");
+  RedisEndpoint ep;
+  ep.host = std::string(host);
+  return ep;
+}
+
+std::optional<RedisEndpoint> redis_endpoint_from(std::string_view redis_url,
+                                                 std::string_view redis_host) {
+  if (!trim(redis_url).empty()) return parse_redis_url(redis_url);
+  if (!trim(redis_host).empty()) return parse_redis_host(redis_host);
+  return std::nullopt;
+}
+
+}  // namespace qc

@@ -1,0 +1,382 @@
+#include "store/mongo/mongo_store.h"
+
+#include <cstdio>
+#include <mutex>
+
+#include "app/log.h"
+#include "core/performance_book.h"
+#include "store/mongo/bson_codec.h"
+
+namespace qc {
+
+namespace mongo {
+void ensure_driver() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mongoc_init();
+    std::atexit(mongoc_cleanup);
+    // The driver's own log lines would bypass ours (and could name hosts
+    // with credentials in odd setups): route warnings and errors through ours.
+    mongoc_log_set_handler(
+        [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
+          if (level > MONGOC_LOG_LEVEL_WARNING) return;
+          qc::log::warn("mongodb", std::string(domain) + ": " + message);
+        },
+        nullptr);
+  });
+}
+}  // namespace mongo
+
+using namespace mongo;
+
+namespace {
+
+std::string message_of(const bson_error_t& e) { return e.message; }
+
+[[noreturn]] void fail(const std::string& what, const bson_error_t& e) {
+  throw StoreError("mongodb: " + what + ": " + message_of(e));
+}
+
+std::string fnv1a_hex(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// True when `filter` matches at least one document (honouring the session).
+bool exists(mongoc_collection_t* coll, const bson_t* filter, mongoc_client_session_t* session,
+            bson_error_t* error, bool& ok) {
+  Doc opts;
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  ok = true;
+  if (session && !mongoc_client_session_append(session, opts.get(), error)) {
+    ok = false;
+    return false;
+  }
+  Cursor cursor(mongoc_collection_find_with_opts(coll, filter, opts.get(), nullptr));
+  const bson_t* doc;
+  bool found = mongoc_cursor_next(cursor.get(), &doc);
+  if (!found && mongoc_cursor_error(cursor.get(), error)) ok = false;
+  return found;
+}
+
+void identity_filter(bson_t* out, const std::string& symbol, std::int64_t open_timestamp) {
+  BSON_APPEND_UTF8(out, "symbol", symbol.c_str());
+  BSON_APPEND_INT64(out, "open_timestamp", open_timestamp);
+}
+
+// {positions: {$elemMatch: {symbol, open_timestamp}}}
+void closed_identity_filter(bson_t* out, const std::string& symbol, std::int64_t open_timestamp) {
+  bson_t positions, match;
+  BSON_APPEND_DOCUMENT_BEGIN(out, "positions", &positions);
+  BSON_APPEND_DOCUMENT_BEGIN(&positions, "$elemMatch", &match);
+  identity_filter(&match, symbol, open_timestamp);
+  bson_append_document_end(&positions, &match);
+  bson_append_document_end(out, &positions);
+}
+
+struct TxnContext {
+  MongoStore* store;
+  mongoc_client_t* client;
+  const ChangeSet* changes;
+  std::vector<std::int64_t>* seqs;
+  bool (MongoStore::*write)(mongoc_client_t*, mongoc_client_session_t*, const ChangeSet&,
+                            std::vector<std::int64_t>&, bson_error_t*);
+};
+
+}  // namespace
+
+MongoStore::MongoStore(const std::string& uri, std::string database)
+    : database_(std::move(database)), location_(log::redact_uri(uri)) {
+  ensure_driver();
+  bson_error_t error;
+  uri_.reset(mongoc_uri_new_with_error(uri.c_str(), &error));
+  if (!uri_)
+    throw StoreError("MONGO_ATLAS_URI is not a valid MongoDB URI (" + location_ + "): " +
+                     log::redact_uri(message_of(error)));
+  if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+    mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
+  if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS))
+    mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS, 10000);
+  pool_.reset(mongoc_client_pool_new(uri_.get()));
+  if (!pool_) throw StoreError("mongodb: cannot create a client pool for " + location_);
+  mongoc_client_pool_set_error_api(pool_.get(), MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_pool_set_appname(pool_.get(), "quantcrunch");
+
+  Lease client(pool_.get());
+  Doc hello, reply;
+  BSON_APPEND_INT32(hello.get(), "isMaster", 1);
+  if (!mongoc_client_command_simple(client.get(), "admin", hello.get(), nullptr, reply.get(), &error))
+    fail("cannot reach " + location_, error);
+  bson_iter_t it;
+  bool replica_set = bson_iter_init_find(&it, reply.get(), "setName");
+  auto msg = string_field(reply.get(), "msg");
+  transactions_ = replica_set || (msg && *msg == "isdbgrid");
+  create_indexes();
+}
+
+MongoStore::~MongoStore() = default;
+
+void MongoStore::create_indexes() {
+  struct Index {
+    const char* collection;
+    const char* name;
+    const char* fields[2];
+    bool sparse;
+  };
+  static const Index indexes[] = {
+      {"open_positions", "qc_identity", {"symbol", "open_timestamp"}, false},
+      {"performance", "qc_month", {"month", nullptr}, false},
+      {"recommendations", "qc_digest", {"qc_digest", nullptr}, true},
+  };
+  Lease client(pool_.get());
+  for (const auto& index : indexes) {
+    Doc cmd, reply;
+    BSON_APPEND_UTF8(cmd.get(), "createIndexes", index.collection);
+    bson_t list, spec, key;
+    BSON_APPEND_ARRAY_BEGIN(cmd.get(), "indexes", &list);
+    BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &spec);
+    BSON_APPEND_DOCUMENT_BEGIN(&spec, "key", &key);
+    for (const char* f : index.fields)
+      if (f) BSON_APPEND_INT32(&key, f, 1);
+    bson_append_document_end(&spec, &key);
+    BSON_APPEND_UTF8(&spec, "name", index.name);
+    BSON_APPEND_BOOL(&spec, "unique", true);
+    if (index.sparse) BSON_APPEND_BOOL(&spec, "sparse", true);
+    bson_append_document_end(&list, &spec);
+    bson_append_array_end(cmd.get(), &list);
+    bson_error_t error;
+    if (!mongoc_client_command_simple(client.get(), database_.c_str(), cmd.get(), nullptr,
+                                      reply.get(), &error))
+      log::warn("mongodb", std::string("cannot create unique index ") + index.name + " on " +
+                               index.collection + " (" + error.message +
+                               "); duplicates written by other tools are tolerated");
+  }
+}
+
+StoredState MongoStore::load() {
+  Lease client(pool_.get());
+  StoredState state;
+  bson_error_t error;
+  const bson_t* doc;
+  auto read_all = [&](const char* name, const bson_t* sort, auto&& each) {
+    auto coll = client.collection(database_.c_str(), name);
+    Doc filter, opts;
+    if (sort) BSON_APPEND_DOCUMENT(opts.get(), "sort", sort);
+    Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    while (mongoc_cursor_next(cursor.get(), &doc)) each(doc);
+    if (mongoc_cursor_error(cursor.get(), &error)) fail(std::string("reading ") + name, error);
+  };
+  Doc by_id;
+  BSON_APPEND_INT32(by_id.get(), "_id", 1);
+
+  read_all("tickers", by_id.get(), [&](const bson_t* d) {
+    if (auto t = read_ticker(d)) state.tickers.push_back(*t);
+  });
+  if (state.tickers.empty()) {
+    auto coll = client.collection(database_.c_str(), "tickers");
+    for (const auto& t : default_tickers()) {
+      Doc d;
+      BSON_APPEND_UTF8(d.get(), "symbol", t.symbol.c_str());
+      BSON_APPEND_UTF8(d.get(), "exchange", t.exchange.c_str());
+      BSON_APPEND_UTF8(d.get(), "name", t.name.c_str());
+      if (!mongoc_collection_insert_one(coll.get(), d.get(), nullptr, nullptr, &error))
+        fail("seeding tickers", error);
+    }
+    state.tickers = default_tickers();
+    log::info("mongodb", "seeded the tickers collection with the " +
+                             std::to_string(state.tickers.size()) + " default tickers");
+  }
+
+  std::int64_t fallback_seq = 0;
+  read_all("recommendations", by_id.get(), [&](const bson_t* d) {
+    auto parsed = read_recommendation(d);
+    bson_iter_t it;
+    std::int64_t seq = ++fallback_seq;
+    if (bson_iter_init_find(&it, d, "_id") && BSON_ITER_HOLDS_OID(&it))
+      seq = object_id_order(*bson_iter_oid(&it));
+    for (const auto& p : parsed.problems)
+      if (p.item < 0) {
+        log::warn("mongodb", "recommendation document skipped: " + describe(p));
+        return;
+      }
+    state.documents.push_back({seq, std::move(parsed.document)});
+  });
+
+  read_all("open_positions", nullptr, [&](const bson_t* d) {
+    if (auto p = read_open_position(d)) state.open_positions.push_back(std::move(*p));
+    else log::warn("mongodb", "an open_positions document lacks a field; skipped");
+  });
+
+  Doc by_month;
+  BSON_APPEND_INT32(by_month.get(), "month", 1);
+  read_all("performance", by_month.get(), [&](const bson_t* d) {
+    bson_iter_t it, positions;
+    if (!bson_iter_init_find(&it, d, "positions") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &positions))
+      return;
+    while (bson_iter_next(&positions)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT(&positions)) continue;
+      uint32_t len;
+      const uint8_t* data;
+      bson_iter_document(&positions, &len, &data);
+      bson_t position;
+      if (!bson_init_static(&position, data, len)) continue;
+      if (auto c = read_closed_position(&position)) state.closed_positions.push_back(std::move(*c));
+      else log::warn("mongodb", "a performance position lacks a field; skipped");
+    }
+  });
+
+  read_all("qc_last_bars", nullptr, [&](const bson_t* d) {
+    auto symbol = string_field(d, "_id");
+    auto start = number_field(d, "start_ms");
+    if (symbol && start) state.last_bars.emplace_back(*symbol, static_cast<std::int64_t>(*start));
+  });
+  return state;
+}
+
+bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t* session,
+                               const ChangeSet& changes, std::vector<std::int64_t>& seqs,
+                               bson_error_t* error) {
+  seqs.clear();
+  auto collection = [&](const char* name) {
+    return Collection(mongoc_client_get_collection(client, database_.c_str(), name));
+  };
+  auto recommendations = collection("recommendations");
+  auto open_positions = collection("open_positions");
+  auto performance = collection("performance");
+  auto last_bars = collection("qc_last_bars");
+  auto with_session = [&](bson_t* opts) {
+    return !session || mongoc_client_session_append(session, opts, error);
+  };
+  bool ok = true;
+
+  for (const auto& document : changes.new_documents) {
+    std::string digest = fnv1a_hex(canonical_json(document));
+    Doc filter;
+    BSON_APPEND_UTF8(filter.get(), "qc_digest", digest.c_str());
+    if (exists(recommendations.get(), filter.get(), session, error, ok) || !ok) {
+      if (!ok) return false;
+      seqs.push_back(0);
+      continue;
+    }
+    Doc d, opts;
+    bson_oid_t oid;
+    bson_oid_init(&oid, nullptr);
+    BSON_APPEND_OID(d.get(), "_id", &oid);
+    append_recommendation(d.get(), document);
+    BSON_APPEND_UTF8(d.get(), "qc_digest", digest.c_str());
+    if (!with_session(opts.get()) ||
+        !mongoc_collection_insert_one(recommendations.get(), d.get(), opts.get(), nullptr, error))
+      return false;
+    seqs.push_back(object_id_order(oid));
+  }
+
+  for (const auto& p : changes.opened) {
+    Doc closed;
+    closed_identity_filter(closed.get(), p.symbol, p.open_timestamp);
+    if (exists(performance.get(), closed.get(), session, error, ok) || !ok) {
+      if (!ok) return false;
+      continue;  // closed already: never reopened
+    }
+    Doc filter, update, opts;
+    identity_filter(filter.get(), p.symbol, p.open_timestamp);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$setOnInsert", &set);
+    append_open_position(&set, p);
+    bson_append_document_end(update.get(), &set);
+    BSON_APPEND_BOOL(opts.get(), "upsert", true);
+    if (!with_session(opts.get()) ||
+        !mongoc_collection_update_one(open_positions.get(), filter.get(), update.get(), opts.get(),
+                                      nullptr, error))
+      return false;
+  }
+
+  for (const auto& c : changes.closed) {
+    const auto& p = c.position;
+    std::int64_t month = month_start_utc(c.close_timestamp);
+    Doc already;
+    BSON_APPEND_INT64(already.get(), "month", month);
+    closed_identity_filter(already.get(), p.symbol, p.open_timestamp);
+    bool present = exists(performance.get(), already.get(), session, error, ok);
+    if (!ok) return false;
+    if (!present) {
+      Doc filter, update, opts;
+      BSON_APPEND_INT64(filter.get(), "month", month);
+      bson_t push, position, inc;
+      BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$push", &push);
+      BSON_APPEND_DOCUMENT_BEGIN(&push, "positions", &position);
+      append_closed_position(&position, c);
+      bson_append_document_end(&push, &position);
+      bson_append_document_end(update.get(), &push);
+      BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$inc", &inc);
+      BSON_APPEND_DOUBLE(&inc, "realized_pnl", c.pnl);
+      bson_append_document_end(update.get(), &inc);
+      BSON_APPEND_BOOL(opts.get(), "upsert", true);
+      if (!with_session(opts.get()) ||
+          !mongoc_collection_update_one(performance.get(), filter.get(), update.get(), opts.get(),
+                                        nullptr, error))
+        return false;
+    }
+    Doc filter, opts;
+    identity_filter(filter.get(), p.symbol, p.open_timestamp);
+    if (!with_session(opts.get()) ||
+        !mongoc_collection_delete_one(open_positions.get(), filter.get(), opts.get(), nullptr, error))
+      return false;
+  }
+
+  for (const auto& [symbol, start] : changes.last_bars) {
+    Doc filter, update, opts;
+    BSON_APPEND_UTF8(filter.get(), "_id", symbol.c_str());
+    bson_t max;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$max", &max);
+    BSON_APPEND_INT64(&max, "start_ms", start);
+    bson_append_document_end(update.get(), &max);
+    BSON_APPEND_BOOL(opts.get(), "upsert", true);
+    if (!with_session(opts.get()) ||
+        !mongoc_collection_update_one(last_bars.get(), filter.get(), update.get(), opts.get(),
+                                      nullptr, error))
+      return false;
+  }
+  return true;
+}
+
+std::vector<std::int64_t> MongoStore::commit(const ChangeSet& changes) {
+  std::vector<std::int64_t> seqs;
+  if (changes.empty()) return seqs;
+  bson_error_t error;
+  Lease client(pool_.get());
+  if (!transactions_) {
+    if (!write_changes(client.get(), nullptr, changes, seqs, &error)) fail("commit", error);
+    return seqs;
+  }
+  Session session(mongoc_client_start_session(client.get(), nullptr, &error));
+  if (!session) fail("starting a session", error);
+  TxnContext ctx{this, client.get(), &changes, &seqs, &MongoStore::write_changes};
+  auto callback = [](mongoc_client_session_t* s, void* raw, bson_t**, bson_error_t* e) -> bool {
+    auto* c = static_cast<TxnContext*>(raw);
+    return (c->store->*(c->write))(c->client, s, *c->changes, *c->seqs, e);
+  };
+  Doc reply;
+  if (!mongoc_client_session_with_transaction(session.get(), callback, nullptr, &ctx, reply.get(),
+                                              &error))
+    fail("commit (transaction)", error);
+  return seqs;
+}
+
+StoreHealth MongoStore::health() {
+  Lease client(pool_.get());
+  Doc ping, reply;
+  BSON_APPEND_INT32(ping.get(), "ping", 1);
+  bson_error_t error;
+  if (!mongoc_client_command_simple(client.get(), "admin", ping.get(), nullptr, reply.get(), &error))
+    return {false, message_of(error)};
+  return {true, "ok"};
+}
+
+}  // namespace qc

@@ -1,0 +1,56 @@
+// MongoDB adapter of the store port (SPEC §5 layout, database `quantcrunch`):
+// tickers, recommendations, open_positions, performance — the earlier
+// service's collections and field names — plus `qc_last_bars` (last bar
+// applied per symbol) and `qc_watcher` (change-stream resume state).
+//
+// Exactly once (SPEC §6.3):
+//  - on a replica set or sharded cluster (Atlas) every ChangeSet is one
+//    multi-document transaction (retried by the driver on transient errors);
+//  - on a standalone server the writes of a ChangeSet are ordered and each is
+//    idempotent, so a crash between any two leaves a state that the next
+//    load() reads as a prefix: documents carry `qc_digest` (unique), opens are
+//    upserts, a close is first $push-ed into its month (guarded against a
+//    second push) and only then deleted from open_positions, the last bar is
+//    written last with $max. load() treats a position found both open and
+//    closed as closed.
+#pragma once
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "store/mongo/mongo_handles.h"
+#include "store/store.h"
+
+namespace qc {
+
+class MongoStore final : public Store {
+ public:
+  // Connects, checks the server answers, creates indexes. Throws StoreError.
+  explicit MongoStore(const std::string& uri, std::string database = "quantcrunch");
+  ~MongoStore() override;
+
+  std::string kind() const override { return "mongodb"; }
+  std::string location() const override { return location_; }
+  StoredState load() override;
+  std::vector<std::int64_t> commit(const ChangeSet& changes) override;
+  StoreHealth health() override;
+
+  bool transactions() const { return transactions_; }
+  bool change_streams() const { return transactions_; }  // both need a replica set
+  mongoc_client_pool_t* pool() const { return pool_.get(); }
+  const std::string& database() const { return database_; }
+
+ private:
+  void create_indexes();
+  bool write_changes(mongoc_client_t* client, mongoc_client_session_t* session,
+                     const ChangeSet& changes, std::vector<std::int64_t>& seqs,
+                     bson_error_t* error);
+
+  std::string database_;
+  std::string location_;
+  mongo::Uri uri_;
+  mongo::Pool pool_;
+  bool transactions_ = false;
+};
+
+}  // namespace qc
