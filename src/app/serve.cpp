@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -17,6 +18,8 @@
 #include "market/polygon/polygon_proxy.h"
 #include "market/replay/replay_feed.h"
 #include "market/sim/sim_feed.h"
+#include "store/mongo/mongo_store.h"
+#include "store/mongo/recommendation_watcher.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace qc {
@@ -54,17 +57,19 @@ int run_serve(const ServeConfig& config) {
   log::Level level;
   if (log::parse_level(config.log_level, level)) log::set_level(level);
 
-  if (!config.mongo_uri.empty()) {
-    log::error("startup", "MONGO_ATLAS_URI is set (" + log::redact_uri(config.mongo_uri) +
-                              ") but this build has no MongoDB store yet; refusing to start "
-                              "rather than write to a different database. Unset it to use SQLite.");
-    return 2;
-  }
 
   // Database
   std::unique_ptr<Store> store;
+  MongoStore* mongo = nullptr;
   try {
-    store = std::make_unique<SqliteStore>(config.data_dir / "quantcrunch.sqlite3");
+    if (!config.mongo_uri.empty()) {
+      // Never falls back to SQLite: positions must go where the operator said.
+      auto m = std::make_unique<MongoStore>(config.mongo_uri);
+      mongo = m.get();
+      store = std::move(m);
+    } else {
+      store = std::make_unique<SqliteStore>(config.data_dir / "quantcrunch.sqlite3");
+    }
   } catch (const std::exception& e) {
     log::error("startup", std::string("database: ") + e.what());
     return 1;
@@ -84,10 +89,39 @@ int run_serve(const ServeConfig& config) {
     return 1;
   }
   auto counters = ledger->counters();
-  log::info("startup", "database: SQLite at " + store->location() + " (" +
-                           std::to_string(counters.open_positions) + " open, " +
-                           std::to_string(counters.closed_positions) + " closed positions, " +
-                           std::to_string(counters.documents) + " recommendation documents)");
+  std::string held = " (" + std::to_string(counters.open_positions) + " open, " +
+                     std::to_string(counters.closed_positions) + " closed positions, " +
+                     std::to_string(counters.documents) + " recommendation documents)";
+  if (mongo)
+    log::info("startup", "database: MongoDB at " + store->location() + ", database " +
+                             mongo->database() + held + "; closes are " +
+                             (mongo->transactions()
+                                  ? "multi-document transactions (replica set)"
+                                  : "ordered idempotent writes (standalone server, no transactions)"));
+  else
+    log::info("startup", "database: SQLite at " + store->location() + held);
+
+  // Recommendations the algorithm inserts straight into MongoDB.
+  std::unique_ptr<RecommendationWatcher> watcher;
+  if (mongo) {
+    Ledger* l = ledger.get();
+    watcher = std::make_unique<RecommendationWatcher>(*mongo, [l](StoredDocument doc) {
+      std::promise<DocumentOutcome> done;
+      auto future = done.get_future();
+      std::string us_date = doc.document.us_date;
+      l->submit_stored_document(std::move(doc), [&done](DocumentOutcome o) { done.set_value(std::move(o)); });
+      DocumentOutcome o = future.get();
+      for (const auto& p : o.problems)
+        log::warn("watcher", "document " + us_date + ": " + describe(p) + " (skipped)");
+      switch (o.status) {
+        case DocumentOutcome::Status::Created:
+        case DocumentOutcome::Status::Duplicate: return RecommendationWatcher::Outcome::Durable;
+        case DocumentOutcome::Status::Invalid: return RecommendationWatcher::Outcome::Rejected;
+        case DocumentOutcome::Status::Unavailable: break;
+      }
+      return RecommendationWatcher::Outcome::Unavailable;
+    });
+  }
   log::info("startup", "cache: in-process memory");
 
   boost::asio::io_context ioc(config.http_threads);
@@ -177,6 +211,7 @@ int run_serve(const ServeConfig& config) {
   Store* store_ptr = store.get();
   Cache* cache_ptr = cache.get();
   MarketFeed* feed_ptr = feed.get();
+  RecommendationWatcher* watcher_ptr = watcher.get();
   api_options.readiness = [=]() {
     auto health = store_ptr->health();
     auto c = ledger_ptr->counters();
@@ -199,6 +234,11 @@ int run_serve(const ServeConfig& config) {
     w.key("positions").begin_object().key("open").value(static_cast<std::int64_t>(c.open_positions))
         .key("closed").value(static_cast<std::int64_t>(c.closed_positions)).end_object();
     w.key("documents").value(static_cast<std::int64_t>(c.documents));
+    if (watcher_ptr) {
+      w.key("watcher").begin_object();
+      watcher_ptr->write_status(w);
+      w.end_object();
+    }
     w.end_object();
     return std::make_pair(health.ok, std::move(body));
   };
@@ -228,6 +268,7 @@ int run_serve(const ServeConfig& config) {
                            " with " + std::to_string(config.http_threads) + " threads");
 
   feed->start(*ledger);
+  if (watcher) watcher->start();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   bool stopped = false;
@@ -236,6 +277,7 @@ int run_serve(const ServeConfig& config) {
     stopped = true;
     signals.cancel();
     server.stop();
+    if (watcher) watcher->stop();
     feed->stop();
     ledger->stop();  // applies and commits everything queued
     ioc.stop();
@@ -251,6 +293,7 @@ int run_serve(const ServeConfig& config) {
   for (int i = 1; i < config.http_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  if (watcher) watcher->stop();
   feed->stop();
   ledger->stop();
   if (exit_code != 0) {
