@@ -272,15 +272,27 @@ int run_serve(const ServeConfig& config) {
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   bool stopped = false;
+  // Graceful: stop accepting and close idle connections; stop the sources;
+  // the ledger applies, commits and answers everything queued; requests in
+  // flight get their answers; then the I/O threads end (at most 10 s, well
+  // within Heroku's 30 s).
   shutdown = [&] {
     if (stopped) return;
     stopped = true;
     signals.cancel();
-    server.stop();
+    auto begun = std::chrono::steady_clock::now();
+    server.drain(std::chrono::seconds(10), [&, begun](std::size_t left) {
+      if (left)
+        log::warn("shutdown", std::to_string(left) + " connections still open at the deadline; closing them");
+      log::info("shutdown", "drained in " +
+                                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::steady_clock::now() - begun).count()) +
+                                " ms");
+      ioc.stop();
+    });
     if (watcher) watcher->stop();
     feed->stop();
-    ledger->stop();  // applies and commits everything queued
-    ioc.stop();
+    ledger->stop();  // applies and commits everything queued, answering its writers
   };
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;

@@ -5,7 +5,9 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <mutex>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -30,10 +32,33 @@ HttpResponse json_error(unsigned status, std::string_view detail) {
 
 namespace {
 
+class Session;
+
+// Live sessions, for a graceful stop.
+struct SessionRegistry {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<Session>> sessions;
+  std::atomic<bool> draining{false};
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+    return sessions.size();
+  }
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpServerOptions& options, const HttpHandler& handler)
-      : stream_(std::move(socket)), options_(options), handler_(handler) {}
+  Session(tcp::socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
+          std::shared_ptr<SessionRegistry> registry)
+      : stream_(std::move(socket)), options_(options), handler_(handler),
+        registry_(std::move(registry)) {}
+
+  // Closes the connection if it is waiting for a request (not mid-request).
+  void close_if_idle() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->close();
+    });
+  }
 
   void run() {
     asio::dispatch(stream_.get_executor(),
@@ -42,6 +67,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
+    if (registry_->draining) return close();
+    busy_ = false;
     parser_.emplace();
     parser_->body_limit(options_.body_limit);
     stream_.expires_after(std::chrono::seconds(options_.read_timeout_seconds));
@@ -70,8 +97,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return close();
     }
+    busy_ = true;
     request_ = parser_->release();
-    keep_alive_ = request_.keep_alive();
+    keep_alive_ = request_.keep_alive() && !registry_->draining;
     version_ = request_.version();
     stream_.expires_never();
     auto self = shared_from_this();
@@ -90,6 +118,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.set(http::field::content_type, r.content_type);
     for (auto& [name, value] : r.headers) response_.set(name, value);
     response_.body() = http::span_body<const char>::value_type(body_->data(), body_->size());
+    if (registry_->draining) keep_alive_ = false;
     response_.keep_alive(keep_alive_);
     response_.prepare_payload();
     stream_.expires_after(std::chrono::seconds(options_.read_timeout_seconds));
@@ -118,7 +147,9 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::span_body<const char>> response_;
   std::shared_ptr<const std::string> body_;
   bool keep_alive_ = true;
+  bool busy_ = false;  // between a request's arrival and its answer's write
   unsigned version_ = 11;
+  std::shared_ptr<SessionRegistry> registry_;
 };
 
 }  // namespace
@@ -134,9 +165,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                               return;
                             if (!ec) {
                               socket.set_option(tcp::no_delay(true), ec);
-                              std::make_shared<Session>(std::move(socket), self->options,
-                                                        self->handler)
-                                  ->run();
+                              auto session = std::make_shared<Session>(
+                                  std::move(socket), self->options, self->handler, self->registry);
+                              {
+                                std::lock_guard lock(self->registry->mutex);
+                                self->registry->sessions.push_back(session);
+                              }
+                              session->run();
                             } else {
                               log::warn("http", "accept failed: " + ec.message());
                             }
@@ -149,6 +184,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
   HttpHandler handler;
   std::uint16_t bound_port = 0;
+  std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
 };
 
 HttpServer::HttpServer(asio::io_context& ioc, HttpServerOptions options, HttpHandler handler)
@@ -182,5 +218,39 @@ void HttpServer::stop() {
 }
 
 std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+std::size_t HttpServer::open_connections() const { return impl_->registry->count(); }
+
+void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(std::size_t)> done) {
+  auto impl = impl_;
+  impl->registry->draining = true;
+  stop();
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(impl->registry->mutex);
+    for (auto& w : impl->registry->sessions)
+      if (auto s = w.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close_if_idle();
+  live.clear();
+  struct Drainer : std::enable_shared_from_this<Drainer> {
+    std::shared_ptr<Impl> impl;
+    asio::steady_timer timer;
+    std::chrono::steady_clock::time_point until;
+    std::function<void(std::size_t)> done;
+    Drainer(std::shared_ptr<Impl> i, std::chrono::steady_clock::time_point u,
+            std::function<void(std::size_t)> d)
+        : impl(std::move(i)), timer(impl->ioc), until(u), done(std::move(d)) {}
+    void step() {
+      std::size_t left = impl->registry->count();
+      if (left == 0 || std::chrono::steady_clock::now() >= until) return done(left);
+      timer.expires_after(std::chrono::milliseconds(20));
+      timer.async_wait([self = shared_from_this()](beast::error_code) { self->step(); });
+    }
+  };
+  auto drainer = std::make_shared<Drainer>(impl, std::chrono::steady_clock::now() + deadline,
+                                           std::move(done));
+  asio::post(impl->ioc, [drainer] { drainer->step(); });
+}
 
 }  // namespace qc

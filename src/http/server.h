@@ -3,6 +3,7 @@
 // callback so a write endpoint can wait for durability without blocking a
 // thread; GET handlers answer inline from pre-rendered bodies.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +46,12 @@ class HttpServer {
   void start();
   // Stops accepting new connections.
   void stop();
+  // Graceful stop: stops accepting, closes idle keep-alive connections, lets
+  // requests in flight finish (their connections close after the answer), and
+  // calls `done` on an I/O thread once no connection is left or `deadline`
+  // has passed. Never blocks.
+  void drain(std::chrono::milliseconds deadline, std::function<void(std::size_t left)> done);
+  std::size_t open_connections() const;
   std::uint16_t port() const;
 
  private:
