@@ -38,6 +38,34 @@ the retryable-write records survive ``stop()``/``start()`` on the same object
 (a "restart" on the same port); cursors, transactions in progress and
 connections do not, as with a real ``mongod`` restart.
 
+Control API (``MongoStandIn(replica_set=None|"rs0", port=0, transaction_lifetime=60)``):
+``start()``/``stop()`` (or ``with``), ``uri``, ``uri_for(db, **opts)``, ``port``,
+``address``, ``client`` (the backing ``mongomock.MongoClient``; hold ``lock`` while
+using it; its writes do not reach change streams), ``insert``/``update``/
+``delete``/``find`` helpers (oplog-fed), ``commands`` ((name, db, coll) list),
+``command_docs``, ``commands_named``, ``wait_for_command``, ``wait_for``,
+``clear_commands``, ``fail_next``, ``clear_fail_points``, ``drop_connections``,
+``connection_count``, ``freeze``/``unfreeze``, ``truncate_oplog``, ``oplog``,
+``internal_errors`` (commands the stand-in could not handle: a test should
+assert it stays empty). The ``configureFailPoint``/``failCommand`` command is
+also understood.
+
+Not covered (differences from a real MongoDB): no TLS, no ``mongodb+srv``/DNS
+seed lists, no authentication (SCRAM ``saslStart`` answers CommandNotFound),
+no OP_COMPRESSED, no exhaust cursors, no streaming (awaitable) ``hello``; one
+member only (no secondaries, elections, read preferences, write-concern
+waits: ``writeConcern``/``readConcern``/``maxTimeMS`` on non-change-stream
+commands are accepted and ignored); query/update/aggregation semantics are
+mongomock's (no ``arrayFilters``, collation, ``hint``, ``$out``/``$merge``, views,
+text/geo indexes; TTL indexes expire without change events); no cursor
+timeouts; transactions copy a whole collection at first touch (snapshot per
+collection, not per transaction), detect write conflicts per document by
+``_id`` (a non-transactional write to a document a transaction wrote makes the
+commit fail with WriteConflict instead of blocking) and cannot run DDL;
+change events carry top-level ``updateDescription`` diffs only, no
+``rename``/``invalidate`` for renames, no pre-images/``fullDocumentBeforeChange``,
+and resume tokens are only valid on the same ``MongoStandIn`` object.
+
 Standalone (manual testing)::
 
     python3 tests/support/mongo_standin.py [--replica-set rs0] [--port 0]
@@ -60,6 +88,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import uuid
 
 import bson
@@ -73,8 +102,7 @@ import mongomock
 from mongomock import filtering as _mm_filtering
 from mongomock import helpers as _mm_helpers
 from mongomock.store import CollectionStore as _MMCollectionStore
-from pymongo.errors import (BulkWriteError, CollectionInvalid, DuplicateKeyError,
-                            OperationFailure, WriteError)
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 __all__ = ["MongoStandIn", "CommandError", "main"]
 
@@ -119,6 +147,9 @@ CODE_NAMES = {
 }
 
 TXN_ERROR_LABEL = "TransientTransactionError"
+RETRYABLE_WRITE_LABEL = "RetryableWriteError"
+# Codes mongod 4.4+ labels RetryableWriteError on retryable writes / commit / abort.
+RETRYABLE_WRITE_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 
 # Commands allowed inside a multi-document transaction (others: 263).
 _TXN_COMMANDS = {"find", "getMore", "killCursors", "insert", "update", "delete",
@@ -356,6 +387,7 @@ class MongoStandIn:
         self.client = mongomock.MongoClient()
         self.commands = []                  # (name, db, collection or None)
         self.command_docs = []              # (name, db, full command body)
+        self.internal_errors = []           # (name, traceback): stand-in bugs/gaps, not user errors
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._epoch = int(time.time())
@@ -773,7 +805,7 @@ class MongoStandIn:
         if fp is not None and not fp["after_apply"]:
             if fp["close"]:
                 raise _CloseConnection()
-            return self._decorate(CommandError(fp["code"], fp["errmsg"], fp["labels"]).to_doc())
+            return self._decorate(self._injected_error(fp, cmd))
         try:
             reply = self._dispatch(conn, db, name, cmd)
             if "ok" not in reply:
@@ -783,13 +815,25 @@ class MongoStandIn:
         except _CloseConnection:
             raise
         except Exception as exc:   # noqa: BLE001 - a server never dies on a bad command
+            with self._lock:
+                self.internal_errors.append((name, traceback.format_exc()))
             reply = CommandError(1, "mongo stand-in internal error in %s: %s: %s"
                                  % (name, type(exc).__name__, exc)).to_doc()
         if fp is not None:         # after_apply: the work is done, the answer is lost
             if fp["close"]:
                 raise _CloseConnection()
-            return self._decorate(CommandError(fp["code"], fp["errmsg"], fp["labels"]).to_doc())
+            return self._decorate(self._injected_error(fp, cmd))
         return self._decorate(reply)
+
+    def _injected_error(self, fp, cmd):
+        labels = list(fp["labels"])
+        name = _first_key(cmd)
+        retryable = "txnNumber" in cmd and (
+            "autocommit" not in cmd or name in ("commitTransaction", "abortTransaction"))
+        if self.replica_set and retryable and fp["code"] in RETRYABLE_WRITE_CODES and \
+                RETRYABLE_WRITE_LABEL not in labels:
+            labels.append(RETRYABLE_WRITE_LABEL)   # as mongod >= 4.4 does
+        return CommandError(fp["code"], fp["errmsg"], labels).to_doc()
 
     def _decorate(self, reply):
         if self.replica_set:
@@ -1531,8 +1575,7 @@ class MongoStandIn:
                                    "was found to have been altered")
         return new
 
-    def _apply_one_update(self, ctx, coll, db, cname, q, u, upsert, multi, array_filters,
-                          write_index):
+    def _apply_one_update(self, ctx, coll, db, cname, q, u, upsert, multi, array_filters):
         """Runs one update statement; returns (n, nModified, upserted_id or None)."""
         if array_filters:
             raise CommandError(238, "arrayFilters are not supported by the mongo stand-in "
@@ -1611,10 +1654,10 @@ class MongoStandIn:
                     tmp.replace_one({}, u)
                 else:
                     tmp.update_one({}, u)
+            elif is_replace:
+                tmp.replace_one(q, u, upsert=True)
             else:
-                res = tmp.replace_one(q, u, upsert=True) if is_replace else \
-                    tmp.update_one(q, u, upsert=True)
-                del res
+                tmp.update_one(q, u, upsert=True)
             return tmp.find_one()
         except Exception:   # noqa: BLE001 - best effort for an error message
             return None
@@ -1634,7 +1677,7 @@ class MongoStandIn:
                     raise CommandError(238, "collation is not supported by the mongo stand-in")
                 sn, smod, sid = self._apply_one_update(
                     ctx, coll, db, cname, q, u, _as_bool(stmt.get("upsert")),
-                    _as_bool(stmt.get("multi")), stmt.get("arrayFilters"), i)
+                    _as_bool(stmt.get("multi")), stmt.get("arrayFilters"))
                 n += sn
                 n_modified += smod
                 if sid is not None:
@@ -1744,7 +1787,7 @@ class MongoStandIn:
             q = query
         try:
             n, _mod, upserted = self._apply_one_update(
-                ctx, coll, db, cname, q, update, upsert, False, cmd.get("arrayFilters"), None)
+                ctx, coll, db, cname, q, update, upsert, False, cmd.get("arrayFilters"))
         except _DupKey as dup:
             err = self._dup_error(coll, db, cname, dup.doc)
             raise CommandError(11000, err["errmsg"], keyPattern=err.get("keyPattern"),

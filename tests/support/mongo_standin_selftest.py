@@ -54,6 +54,7 @@ class StandInCase(unittest.TestCase):
         for c in self.clients:
             c.close()
         self.mongo.stop()
+        self.assertEqual(self.mongo.internal_errors, [])
 
     def client(self, **kwargs):
         c = connect(self.mongo, **kwargs)
@@ -472,6 +473,18 @@ class ReplicaSetBasics(ReplicaSetCase):
         coll.find_one_and_update({"symbol": "AAPL"}, {"$inc": {"n": 1}})
         self.assertEqual(coll.find_one()["n"], 2)
 
+    def test_retryable_error_codes_get_the_label(self):
+        coll = self.client()[DB]["t"]
+        self.mongo.fail_next("insert", code=91, errmsg="shutting down")
+        coll.insert_one({"a": 1})                        # retried thanks to the label
+        self.assertEqual(coll.count_documents({}), 1)
+        self.mongo.fail_next("insert", code=91, after_apply=True)
+        coll.insert_one({"a": 2})                        # applied, retried, not re-applied
+        self.assertEqual(coll.count_documents({}), 2)
+        self.mongo.fail_next("insert", code=2)           # not retryable
+        with self.assertRaises(OperationFailure):
+            coll.insert_one({"a": 3})
+
 
 class Transactions(ReplicaSetCase):
     def test_commit_visible_only_after_commit(self):
@@ -859,6 +872,7 @@ class LibmongocDriver(unittest.TestCase):
             proc.stdout.close()
             proc.stdin.close()
         output = "\n".join(lines)
+        self.assertEqual(mongo.internal_errors, [])
         self.assertEqual(proc.returncode, 0, output)
         self.assertNotIn("FAIL ", output)
         self.assertIn("PASSED", output)
