@@ -214,6 +214,7 @@ if (( soak > 0 )); then
   done
   wait "$wrk_pid" || true
   grep -E 'Requests/sec|Non-2xx|Socket errors|requests in' "$work/wrk_soak.txt" | sed 's/^ */  /'
+  grep -qE 'Non-2xx|Socket errors' "$work/wrk_soak.txt" || echo "  errors: none (all answers 2xx, no socket errors)"
   printf '  RSS samples (MB): '
   for s in "${samples[@]}"; do printf '%s ' "$(mb "$s")"; done
   echo

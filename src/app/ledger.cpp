@@ -389,7 +389,15 @@ void Ledger::process(std::deque<Job>& jobs) {
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
     counters_.bars_unknown_symbol += delta.bars_unknown_symbol;
-    for (const auto& r : replies) counters_.documents += r.outcome.status == DocumentOutcome::Status::Created;
+    for (const auto& r : replies) {
+      counters_.documents += r.outcome.status == DocumentOutcome::Status::Created;
+      counters_.documents_rejected += r.outcome.status == DocumentOutcome::Status::Invalid;
+      if (r.outcome.status != DocumentOutcome::Status::Invalid)
+        counters_.items_skipped += r.outcome.problems.size();
+    }
+    counters_.positions_opened += changes.opened.size();
+    for (const auto& c : changes.closed)
+      ++(c.reason == CloseReason::StopLoss ? counters_.closed_stop_loss : counters_.closed_target_price);
     counters_.open_positions = engine_.open_count();
     counters_.closed_positions = engine_.performance().position_count();
     latest_bar_ = engine_.latest_bar_start();

@@ -45,6 +45,11 @@ struct LedgerCounters {
   std::uint64_t open_positions = 0;
   std::uint64_t closed_positions = 0;
   std::uint64_t commit_failures = 0;
+  std::uint64_t positions_opened = 0;
+  std::uint64_t closed_stop_loss = 0;
+  std::uint64_t closed_target_price = 0;
+  std::uint64_t documents_rejected = 0;  // refused whole (invalid)
+  std::uint64_t items_skipped = 0;       // invalid items of feed/watcher documents
 };
 
 class Ledger final : public FeedSink {

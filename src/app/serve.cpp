@@ -12,7 +12,10 @@
 #include "app/ledger.h"
 #include "app/log.h"
 #include "cache/memory/memory_cache.h"
+#include "cache/redis/redis_cache.h"
+#include "cache/redis/redis_url.h"
 #include "http/api.h"
+#include "http/http_metrics.h"
 #include "http/server.h"
 #include "market/polygon/polygon_feed.h"
 #include "market/polygon/polygon_proxy.h"
@@ -75,10 +78,29 @@ int run_serve(const ServeConfig& config) {
     return 1;
   }
   // Cache
-  std::unique_ptr<Cache> cache = std::make_unique<MemoryCache>();
-  if (!config.redis_url.empty() || !config.redis_host.empty())
-    log::warn("startup", "cache: Redis is configured but this build has no Redis cache yet; "
-                         "using the in-process cache");
+  std::unique_ptr<Cache> cache;
+  std::string cache_line = "cache: in-process memory";
+  try {
+    if (auto endpoint = redis_endpoint_from(config.redis_url, config.redis_host)) {
+      auto redis = std::make_unique<RedisCache>(*endpoint);
+      auto warm = redis->warm_start();
+      cache_line = "cache: Redis at " + redis->location() + " (" + warm.summary() +
+                   " from the last run; the database stays the source of truth)";
+      cache = std::move(redis);
+    } else {
+      cache = std::make_unique<MemoryCache>();
+    }
+  } catch (const RedisUrlError& e) {
+    if (config.redis_url.rfind("rediss://", 0) == 0) {
+      // A TLS-only Redis (e.g. Heroku Key-Value Store) is a valid setting this
+      // build cannot use; the cache is not the source of truth, so run without it.
+      log::warn("startup", std::string("cache: ") + e.what() + "; using the in-process cache");
+      cache = std::make_unique<MemoryCache>();
+    } else {
+      log::error("startup", std::string("cache: ") + e.what());
+      return 2;
+    }
+  }
 
   ApiViews views;
   std::unique_ptr<Ledger> ledger;
@@ -122,7 +144,7 @@ int run_serve(const ServeConfig& config) {
       return RecommendationWatcher::Outcome::Unavailable;
     });
   }
-  log::info("startup", "cache: in-process memory");
+  log::info("startup", cache_line);
 
   boost::asio::io_context ioc(config.http_threads);
   std::atomic<int> exit_code{0};
@@ -243,6 +265,56 @@ int run_serve(const ServeConfig& config) {
     return std::make_pair(health.ok, std::move(body));
   };
   api_options.market_proxy = proxy.get();
+  MarketDataProxy* proxy_ptr = proxy.get();
+  api_options.metrics = [=](std::string& out) {
+    auto c = ledger_ptr->counters();
+    auto f = feed_ptr->metrics();
+    auto counter = [&](const char* name, const char* help, double v) {
+      append_metric(out, name, "counter", help, "", v);
+    };
+    auto gauge = [&](const char* name, const char* help, double v) {
+      append_metric(out, name, "gauge", help, "", v);
+    };
+    gauge("qc_open_positions", "Positions open now.", static_cast<double>(c.open_positions));
+    counter("qc_positions_opened_total", "Positions opened by this process.",
+            static_cast<double>(c.positions_opened));
+    append_header(out, "qc_positions_closed_total", "counter", "Positions closed by this process, by notes.");
+    append_sample(out, "qc_positions_closed_total", "notes=\"Reached stop loss\"",
+                  static_cast<double>(c.closed_stop_loss));
+    append_sample(out, "qc_positions_closed_total", "notes=\"Reached target price\"",
+                  static_cast<double>(c.closed_target_price));
+    counter("qc_bars_applied_total", "Minute bars applied to the engine.", static_cast<double>(c.bars_applied));
+    append_header(out, "qc_rejected_inputs_total", "counter",
+                  "Inputs refused or ignored, by reason (nothing stored changed).");
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"document_invalid\"",
+                  static_cast<double>(c.documents_rejected));
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"item_invalid\"",
+                  static_cast<double>(c.items_skipped));
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"bar_not_newer\"",
+                  static_cast<double>(c.bars_ignored));
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"bar_unknown_symbol\"",
+                  static_cast<double>(c.bars_unknown_symbol));
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"frame_malformed\"",
+                  static_cast<double>(f.frames_dropped));
+    append_sample(out, "qc_rejected_inputs_total", "reason=\"line_malformed\"",
+                  static_cast<double>(f.lines_rejected));
+    counter("qc_feed_frames_total", "Websocket frames received from the market-data provider.",
+            static_cast<double>(f.frames));
+    counter("qc_feed_reconnects_total", "Websocket reconnects.", static_cast<double>(f.reconnects));
+    counter("qc_backfilled_bars_total", "Minute bars fetched by backfill after a gap.",
+            static_cast<double>(f.backfilled_bars));
+    counter("qc_backfill_errors_total", "Failed backfill requests (retried).",
+            static_cast<double>(f.backfill_errors));
+    counter("qc_snapshot_errors_total", "Failed ticker snapshot refreshes.",
+            static_cast<double>(f.snapshot_errors));
+    auto stats = proxy_ptr ? proxy_ptr->cache_stats() : MarketDataProxy::CacheStats{};
+    append_header(out, "qc_cache_requests_total", "counter", "Chart proxy cache lookups, by result.");
+    append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"hit\"", static_cast<double>(stats.hits));
+    append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"miss\"", static_cast<double>(stats.misses));
+    gauge("qc_cache_up", "1 when the cache (memory or Redis) is reachable.", cache_ptr->healthy() ? 1 : 0);
+    counter("qc_store_errors_total", "Database commits that failed (nothing of the batch stored).",
+            static_cast<double>(c.commit_failures));
+  };
   api_options.is_tracked = [ledger_ptr](std::string_view symbol) {
     for (const auto& t : ledger_ptr->tickers())
       if (t.symbol == symbol) return true;

@@ -65,7 +65,7 @@ Engine::SymbolBook& Engine::book_for(std::string_view symbol) {
 void Engine::restore_open(const OpenPosition& position) {
   auto& b = book_for(position.symbol);
   if (!b.known.insert(position.open_timestamp).second) return;
-  b.open.push_back(position);
+  b.add(position);
   ++open_count_;
 }
 
@@ -112,7 +112,7 @@ OpenResult Engine::open(const RecommendationDocument& doc, InvalidItems mode) {
       r.already_known.push_back(std::move(p));
       continue;
     }
-    b.open.push_back(p);
+    b.add(p);
     ++open_count_;
     r.opened.push_back(std::move(p));
   }
@@ -127,7 +127,11 @@ BarOutcome Engine::apply(const MinuteBar& bar, std::vector<ClosedPosition>& clos
   b->last_start_ms = bar.start_ms;
   auto& open = b->open;
   if (open.empty()) return BarOutcome::Applied;
+  if (std::min(bar.open, bar.low) > b->max_stop && std::max(bar.open, bar.high) < b->min_target)
+    return BarOutcome::Applied;  // no position of this symbol can close on this bar
   std::size_t kept = 0;
+  double max_stop = -std::numeric_limits<double>::infinity();
+  double min_target = std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < open.size(); ++i) {
     // No look-ahead: P.open_timestamp <= s / 1000.
     if (open[i].open_timestamp * 1000 <= bar.start_ms) {
@@ -138,10 +142,14 @@ BarOutcome Engine::apply(const MinuteBar& bar, std::vector<ClosedPosition>& clos
         continue;
       }
     }
+    max_stop = std::max(max_stop, open[i].stop_loss);
+    min_target = std::min(min_target, open[i].target_price);
     if (kept != i) open[kept] = std::move(open[i]);
     ++kept;
   }
   open.resize(kept);
+  b->max_stop = max_stop;
+  b->min_target = min_target;
   return BarOutcome::Applied;
 }
 

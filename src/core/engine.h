@@ -8,7 +8,9 @@
 //    its symbol, and only to positions with open_timestamp <= start/1000;
 //  - closing rules are tried in SPEC §6.2 order, first match wins.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +77,15 @@ class Engine {
     std::int64_t last_start_ms = 0;
     bool has_last = false;
     std::vector<OpenPosition> open;
+    // Highest stop and lowest target over `open`: a bar whose prices stay
+    // strictly between them cannot close anything.
+    double max_stop = -std::numeric_limits<double>::infinity();
+    double min_target = std::numeric_limits<double>::infinity();
+    void add(const OpenPosition& p) {
+      open.push_back(p);
+      max_stop = std::max(max_stop, p.stop_loss);
+      min_target = std::min(min_target, p.target_price);
+    }
     std::unordered_set<std::int64_t> known;  // open_timestamps ever opened
   };
   struct StringHash {

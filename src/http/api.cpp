@@ -213,6 +213,17 @@ HttpResponse Api::get_recommendations(std::string_view query) const {
 
 void Api::handle(HttpRequest& request, Respond respond) const {
   std::string_view target = request.target();
+  auto route_id = HttpMetrics::route_of(target.substr(0, target.find('?')));
+  auto started = std::chrono::steady_clock::now();
+  HttpMetrics* metrics = metrics_.get();
+  route(request, [respond = std::move(respond), route_id, started, metrics](HttpResponse r) {
+    metrics->record(route_id, r.status, std::chrono::steady_clock::now() - started);
+    respond(std::move(r));
+  });
+}
+
+void Api::route(HttpRequest& request, Respond respond) const {
+  std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   std::string_view query =
       path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view{};
@@ -250,6 +261,16 @@ void Api::handle(HttpRequest& request, Respond respond) const {
     if (!options_.market_proxy) return respond(provider_not_configured());
     return options_.market_proxy->market_status(
         [respond = std::move(respond)](ProxyAnswer a) { respond(proxy_response(std::move(a))); });
+  }
+  if (path == "/metrics") {
+    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    std::string body;
+    metrics_->render(body);
+    if (options_.metrics) options_.metrics(body);
+    HttpResponse r;
+    r.body = std::make_shared<const std::string>(std::move(body));
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return respond(std::move(r));
   }
   if (path == "/healthz") {
     if (!get) return respond(method_not_allowed("GET, OPTIONS"));

@@ -9,6 +9,7 @@
 
 #include "core/recommendation.h"
 #include "http/api_views.h"
+#include "http/http_metrics.h"
 #include "http/server.h"
 #include "http/static_docs.h"
 #include "market/market_proxy.h"
@@ -33,16 +34,20 @@ struct ApiOptions {
   // Provider data for charts; null in embedded mode (those routes answer 503).
   MarketDataProxy* market_proxy = nullptr;
   std::function<bool(std::string_view symbol)> is_tracked;
+  // Appends the non-HTTP families of GET /metrics (Prometheus text format).
+  std::function<void(std::string&)> metrics;
 };
 
 class Api {
  public:
   Api(ApiViews& views, const StaticDocs& docs, ApiOptions options);
   void handle(HttpRequest& request, Respond respond) const;
+  const HttpMetrics& http_metrics() const { return *metrics_; }
   // Adds the CORS headers for the request's Origin.
   void decorate(const HttpRequest& request, HttpResponse& response) const;
 
  private:
+  void route(HttpRequest& request, Respond respond) const;
   void post_recommendations(HttpRequest& request, Respond respond) const;
   HttpResponse get_recommendations(std::string_view query) const;
   void get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const;
@@ -51,6 +56,7 @@ class Api {
   const StaticDocs& docs_;
   ApiOptions options_;
   bool any_origin_ = true;
+  std::unique_ptr<HttpMetrics> metrics_ = std::make_unique<HttpMetrics>();
 };
 
 }  // namespace qc

@@ -40,6 +40,17 @@ class FeedSink {
   virtual std::vector<BackfillRequest> backfill_plan() = 0;
 };
 
+// Counters for GET /metrics; a feed fills what applies to it.
+struct FeedMetrics {
+  std::uint64_t frames = 0;           // websocket frames received
+  std::uint64_t frames_dropped = 0;   // malformed frames
+  std::uint64_t lines_rejected = 0;   // malformed replay lines
+  std::uint64_t reconnects = 0;
+  std::uint64_t backfilled_bars = 0;
+  std::uint64_t backfill_errors = 0;
+  std::uint64_t snapshot_errors = 0;
+};
+
 class MarketFeed {
  public:
   virtual ~MarketFeed() = default;
@@ -51,6 +62,7 @@ class MarketFeed {
   virtual void stop() = 0;
   // Fields of /readyz "feed" (after "kind" and "simulated").
   virtual void write_status(JsonWriter& w) const = 0;
+  virtual FeedMetrics metrics() const { return {}; }
 };
 
 // A feed that produces nothing (`--feed none`).

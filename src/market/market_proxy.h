@@ -2,6 +2,7 @@
 // needs for charts, so the provider key stays on the server. Answers are
 // JSON bodies (status 200) or a human-readable reason (any other status).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -29,6 +30,10 @@ class MarketDataProxy {
   // `done` is called exactly once, on any thread.
   virtual void aggregates(const AggregatesQuery& query, std::function<void(ProxyAnswer)> done) = 0;
   virtual void market_status(std::function<void(ProxyAnswer)> done) = 0;
+  struct CacheStats {
+    std::uint64_t hits = 0, misses = 0;
+  };
+  virtual CacheStats cache_stats() const { return {}; }
 };
 
 }  // namespace qc

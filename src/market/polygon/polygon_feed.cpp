@@ -220,6 +220,17 @@ void PolygonFeed::refresh_snapshots(FeedSink& sink) {
   }
 }
 
+FeedMetrics PolygonFeed::metrics() const {
+  FeedMetrics m;
+  m.frames = frames_.load();
+  m.frames_dropped = frames_dropped_.load();
+  m.reconnects = stream_->reconnects();
+  m.backfilled_bars = backfilled_bars_.load();
+  m.backfill_errors = backfill_errors_.load();
+  m.snapshot_errors = snapshot_errors_.load();
+  return m;
+}
+
 void PolygonFeed::write_status(JsonWriter& w) const {
   stream_->write_status(w);
   w.key("frames").value(static_cast<std::int64_t>(frames_.load()));

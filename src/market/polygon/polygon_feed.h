@@ -52,6 +52,7 @@ class PolygonFeed final : public MarketFeed {
   void start(FeedSink& sink) override;
   void stop() override;
   void write_status(JsonWriter& w) const override;
+  FeedMetrics metrics() const override;
 
  private:
   struct Item {

@@ -1,6 +1,7 @@
 #include "market/polygon/polygon_proxy.h"
 
 #include <boost/asio/post.hpp>
+#include <optional>
 
 #include "app/log.h"
 
@@ -17,11 +18,17 @@ PolygonProxy::~PolygonProxy() {
 void PolygonProxy::serve(const std::string& key, std::chrono::seconds ttl,
                          std::function<std::string()> fetch, std::function<void(ProxyAnswer)> done) {
   auto now = std::chrono::steady_clock::now();
+  std::optional<std::string> cached;
   {
     std::lock_guard lock(mutex_);
     if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now)
-      return done({200, it->second.body});
+      cached = it->second.body;
   }
+  if (cached) {
+    ++hits_;
+    return done({200, std::move(*cached)});
+  }
+  ++misses_;
   boost::asio::post(pool_, [this, key, ttl, fetch = std::move(fetch), done = std::move(done)] {
     ProxyAnswer answer;
     try {

@@ -3,6 +3,7 @@
 // charts costs the provider one request per distinct query.
 #pragma once
 #include <boost/asio/thread_pool.hpp>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@ class PolygonProxy final : public MarketDataProxy {
   ~PolygonProxy() override;
   void aggregates(const AggregatesQuery& query, std::function<void(ProxyAnswer)> done) override;
   void market_status(std::function<void(ProxyAnswer)> done) override;
+  CacheStats cache_stats() const override { return {hits_.load(), misses_.load()}; }
 
  private:
   void serve(const std::string& key, std::chrono::seconds ttl, std::function<std::string()> fetch,
@@ -31,6 +33,7 @@ class PolygonProxy final : public MarketDataProxy {
     std::string body;
   };
   std::map<std::string, Entry> cache_;
+  std::atomic<std::uint64_t> hits_{0}, misses_{0};
 };
 
 }  // namespace qc

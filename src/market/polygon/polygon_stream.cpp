@@ -308,6 +308,11 @@ void PolygonStream::stop() {
   impl_->set_state("stopped");
 }
 
+std::uint64_t PolygonStream::reconnects() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->reconnects;
+}
+
 std::string PolygonStream::state() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->state;

@@ -50,6 +50,7 @@ class PolygonStream {
   // "connecting", "authenticating", "live", "waiting", "failed", "stopped"
   std::string state() const;
   void write_status(JsonWriter& w) const;
+  std::uint64_t reconnects() const;
 
  private:
   struct Impl;

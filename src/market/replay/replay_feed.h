@@ -24,6 +24,11 @@ class ReplayFeed final : public MarketFeed {
   void start(FeedSink& sink) override;
   void stop() override;
   void write_status(JsonWriter& w) const override;
+  FeedMetrics metrics() const override {
+    FeedMetrics m;
+    m.lines_rejected = lines_rejected_.load();
+    return m;
+  }
 
  private:
   void run(FeedSink& sink);

@@ -1,0 +1,1142 @@
+// MongoStore: the store port's contract tests (store_contract.h) over real
+// sockets with the real libmongoc, plus what only the MongoDB adapter has:
+// the earlier service's document shapes, SPEC §5 field names, unique
+// indexes, ordered idempotent writes on a standalone server, transactions on
+// a replica set.
+//
+// Servers:
+//  - the MongoDB wire-protocol stand-in (tests/support/mongo_standin.py, run
+//    by Debian's /usr/bin/python3 with python3-pymongo and python3-mongomock),
+//    one process per topology started on first use and killed at exit:
+//    "rs0" (one-member replica set: transactions, change streams) and a
+//    standalone server (no transactions: ordered idempotent writes). Tests
+//    are skipped, with the reason, when /usr/bin/python3 cannot import
+//    mongomock;
+//  - a real MongoDB (e.g. an Atlas test cluster) when QC_TEST_MONGO_URI is
+//    set; skipped otherwise. Fault injection (configureFailPoint) is only used
+//    against the stand-in.
+// Every test works in its own database (derived from the test's temporary
+// path) and drops it afterwards.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <mongoc/mongoc.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "app/ledger.h"
+#include "app/log.h"
+#include "cache/memory/memory_cache.h"
+#include "http/api_views.h"
+#include "store/mongo/bson_codec.h"
+#include "store/mongo/mongo_handles.h"
+#include "store/mongo/mongo_store.h"
+#include "store_contract.h"
+
+namespace {
+
+using qc::store_contract::by_identity;
+using qc::store_contract::document;
+using qc::store_contract::documents_of;
+using qc::store_contract::kT0;
+using qc::store_contract::kT1;
+using qc::store_contract::position;
+using qc::store_contract::sorted;
+using qc::store_contract::spec_tickers;
+using qc::store_contract::TempDir;
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------
+// Servers
+
+enum class Target { ReplicaSet, Standalone, External };
+
+const char* target_name(Target t) {
+  switch (t) {
+    case Target::ReplicaSet: return "StandInReplicaSet";
+    case Target::Standalone: return "StandInStandalone";
+    case Target::External: return "External";
+  }
+  return "?";
+}
+
+constexpr const char* kPython = "/usr/bin/python3";
+
+fs::path standin_script() {
+  // QC_TEST_DATA_DIR is <repo>/tests/data.
+  return fs::path(QC_TEST_DATA_DIR).parent_path() / "support" / "mongo_standin.py";
+}
+
+// Runs `argv` (argv[0] is the executable path) with stdout on a pipe (or
+// /dev/null) and stdin on /dev/null; the child gets SIGTERM when this thread
+// ends. Returns the pid, or -1.
+pid_t spawn(const std::vector<std::string>& args, int* stdout_fd, bool quiet_stderr) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int fds[2] = {-1, -1};
+  if (stdout_fd && ::pipe2(fds, O_CLOEXEC) != 0) return -1;
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(stdout_fd ? fds[1] : null, 1);
+    if (quiet_stderr) ::dup2(null, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (stdout_fd) {
+    ::close(fds[1]);
+    if (pid < 0) {
+      ::close(fds[0]);
+      return -1;
+    }
+    *stdout_fd = fds[0];
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// Why the stand-in cannot run here ("" when it can).
+const std::string& standin_unavailable() {
+  static const std::string reason = [] {
+    if (::access(kPython, X_OK) != 0)
+      return std::string(kPython) + " not found (the MongoDB stand-in needs Debian's python3 "
+                                    "with python3-pymongo and python3-mongomock)";
+    if (!fs::exists(standin_script())) return "missing " + standin_script().string();
+    pid_t pid = spawn({kPython, "-c", "import mongomock, pymongo, bson"}, nullptr, true);
+    if (pid < 0) return std::string("cannot run ") + kPython;
+    int status = wait_exit(pid, std::chrono::seconds(30));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return std::string(kPython) + " cannot import mongomock/pymongo (apt-get install "
+                                    "python3-mongomock python3-pymongo)";
+    return std::string();
+  }();
+  return reason;
+}
+
+// One stand-in process, started on first use, killed when the test binary exits.
+class StandInProcess {
+ public:
+  explicit StandInProcess(bool replica_set) {
+    if (!standin_unavailable().empty()) {
+      problem_ = standin_unavailable();
+      return;
+    }
+    std::vector<std::string> args = {kPython, "-u", standin_script().string(), "--port", "0"};
+    if (replica_set) args.insert(args.end(), {"--replica-set", "rs0"});
+    pid_ = spawn(args, &out_, false);
+    if (pid_ < 0) {
+      problem_ = "cannot start the MongoDB stand-in";
+      return;
+    }
+    std::string buffer;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      char chunk[512];
+      ssize_t n = ::read(out_, chunk, sizeof chunk);
+      if (n <= 0) break;
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      auto key = buffer.find("MONGO_ATLAS_URI=");
+      if (key == std::string::npos) continue;
+      auto end = buffer.find('\n', key);
+      if (end == std::string::npos) continue;
+      uri_ = buffer.substr(key + 16, end - key - 16);
+      return;
+    }
+    problem_ = "the MongoDB stand-in (" + standin_script().string() +
+               ") did not print MONGO_ATLAS_URI within 30 s; output: " + buffer;
+  }
+  ~StandInProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      wait_exit(pid_, std::chrono::seconds(5));
+    }
+    if (out_ >= 0) ::close(out_);
+  }
+  StandInProcess(const StandInProcess&) = delete;
+  StandInProcess& operator=(const StandInProcess&) = delete;
+
+  const std::string& uri() const { return uri_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string uri_;
+  std::string problem_;
+};
+
+struct ServerInfo {
+  std::string uri;
+  std::string skip_reason;  // non-empty: not available
+};
+
+ServerInfo server(Target t) {
+  switch (t) {
+    case Target::ReplicaSet: {
+      static StandInProcess rs(true);
+      return {rs.uri(), rs.problem()};
+    }
+    case Target::Standalone: {
+      static StandInProcess standalone(false);
+      return {standalone.uri(), standalone.problem()};
+    }
+    case Target::External: {
+      const char* uri = std::getenv("QC_TEST_MONGO_URI");
+      if (!uri || !*uri) return {"", "QC_TEST_MONGO_URI is not set (a real MongoDB, e.g. an Atlas test cluster)"};
+      return {uri, ""};
+    }
+  }
+  return {"", "unknown target"};
+}
+
+// A database name unique to `where` (the contract's per-test path).
+std::string database_for(const fs::path& where) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : where.string()) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "qct_%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// ---------------------------------------------------------------------------
+// A raw libmongoc client: for looking at (or writing to) the database behind
+// the store's back, in the earlier service's shapes.
+
+std::string to_json(const bson_t* doc) {
+  char* s = bson_as_canonical_extended_json(doc, nullptr);
+  std::string out = s ? s : "?";
+  bson_free(s);
+  return out;
+}
+
+// An owned copy of a document.
+class Document {
+ public:
+  Document() : b_(bson_new()) {}
+  explicit Document(const bson_t* src) : b_(bson_copy(src)) {}
+  static Document from_json(const std::string& json) {
+    bson_error_t error;
+    bson_t* b = bson_new_from_json(reinterpret_cast<const uint8_t*>(json.data()),
+                                   static_cast<ssize_t>(json.size()), &error);
+    if (!b) {
+      ADD_FAILURE() << "bad test JSON (" << error.message << "): " << json;
+      b = bson_new();
+    }
+    Document d;
+    bson_destroy(d.b_);
+    d.b_ = b;
+    return d;
+  }
+  Document(Document&& o) noexcept : b_(o.b_) { o.b_ = nullptr; }
+  Document& operator=(Document&& o) noexcept {
+    std::swap(b_, o.b_);
+    return *this;
+  }
+  Document(const Document&) = delete;
+  ~Document() {
+    if (b_) bson_destroy(b_);
+  }
+  const bson_t* get() const { return b_; }
+  bson_t* get() { return b_; }
+  std::string json() const { return to_json(b_); }
+
+  std::vector<std::string> keys() const { return keys_of(b_); }
+  static std::vector<std::string> keys_of(const bson_t* b) {
+    std::vector<std::string> out;
+    bson_iter_t it;
+    if (bson_iter_init(&it, b))
+      while (bson_iter_next(&it)) out.emplace_back(bson_iter_key(&it));
+    return out;
+  }
+  bson_type_t type(const char* dotted) const {
+    bson_iter_t it, found;
+    if (bson_iter_init(&it, b_) && bson_iter_find_descendant(&it, dotted, &found))
+      return bson_iter_type(&found);
+    return BSON_TYPE_EOD;
+  }
+  std::optional<double> number(const char* dotted) const {
+    bson_iter_t it, found;
+    if (!bson_iter_init(&it, b_) || !bson_iter_find_descendant(&it, dotted, &found) ||
+        !BSON_ITER_HOLDS_NUMBER(&found))
+      return std::nullopt;
+    return bson_iter_as_double(&found);
+  }
+  std::optional<std::string> text(const char* dotted) const {
+    bson_iter_t it, found;
+    if (!bson_iter_init(&it, b_) || !bson_iter_find_descendant(&it, dotted, &found) ||
+        !BSON_ITER_HOLDS_UTF8(&found))
+      return std::nullopt;
+    return std::string(bson_iter_utf8(&found, nullptr));
+  }
+  // The documents of an array field.
+  std::vector<Document> array(const char* key) const {
+    std::vector<Document> out;
+    bson_iter_t it, child;
+    if (!bson_iter_init_find(&it, b_, key) || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &child))
+      return out;
+    while (bson_iter_next(&child)) {
+      if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
+      uint32_t len;
+      const uint8_t* data;
+      bson_iter_document(&child, &len, &data);
+      bson_t item;
+      if (bson_init_static(&item, data, len)) out.emplace_back(&item);
+    }
+    return out;
+  }
+
+ private:
+  bson_t* b_;
+};
+
+class RawClient {
+ public:
+  explicit RawClient(const std::string& uri) {
+    qc::mongo::ensure_driver();
+    bson_error_t error;
+    uri_ = mongoc_uri_new_with_error(uri.c_str(), &error);
+    if (!uri_) {
+      ADD_FAILURE() << "bad URI: " << error.message;
+      return;
+    }
+    mongoc_uri_set_option_as_int32(uri_, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
+    client_ = mongoc_client_new_from_uri(uri_);
+    mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
+  }
+  ~RawClient() {
+    if (client_) mongoc_client_destroy(client_);
+    if (uri_) mongoc_uri_destroy(uri_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  // Runs a command; the reply (or the error) as a document.
+  bool command(const std::string& db, const Document& cmd, Document* reply = nullptr,
+               std::string* error_out = nullptr) {
+    bson_t r;
+    bson_error_t error;
+    bool ok = mongoc_client_command_simple(client_, db.c_str(), cmd.get(), nullptr, &r, &error);
+    if (reply) *reply = Document(&r);
+    if (!ok && error_out) *error_out = error.message;
+    bson_destroy(&r);
+    return ok;
+  }
+
+  std::vector<Document> find(const std::string& db, const char* coll, const char* filter_json = "{}",
+                             const char* sort_json = R"({"_id": 1})") {
+    std::vector<Document> out;
+    auto* c = mongoc_client_get_collection(client_, db.c_str(), coll);
+    auto filter = Document::from_json(filter_json);
+    Document opts;
+    auto sort = Document::from_json(sort_json);
+    BSON_APPEND_DOCUMENT(opts.get(), "sort", sort.get());
+    auto* cursor = mongoc_collection_find_with_opts(c, filter.get(), opts.get(), nullptr);
+    const bson_t* doc;
+    while (mongoc_cursor_next(cursor, &doc)) out.emplace_back(doc);
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor, &error)) ADD_FAILURE() << "find " << coll << ": " << error.message;
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    return out;
+  }
+
+  // Inserts a document given as (canonical or relaxed) extended JSON.
+  bool insert(const std::string& db, const char* coll, const std::string& json,
+              std::string* error_out = nullptr) {
+    auto doc = Document::from_json(json);
+    auto* c = mongoc_client_get_collection(client_, db.c_str(), coll);
+    bson_error_t error;
+    bool ok = mongoc_collection_insert_one(c, doc.get(), nullptr, nullptr, &error);
+    if (!ok) {
+      if (error_out) *error_out = error.message;
+      else ADD_FAILURE() << "insert into " << coll << ": " << error.message << " " << json;
+    }
+    mongoc_collection_destroy(c);
+    return ok;
+  }
+
+  void drop_database(const std::string& db) {
+    auto cmd = Document::from_json(R"({"dropDatabase": 1})");
+    command(db, cmd);
+  }
+
+  std::vector<std::string> collections(const std::string& db) {
+    std::vector<std::string> out;
+    auto* d = mongoc_client_get_database(client_, db.c_str());
+    bson_error_t error;
+    char** names = mongoc_database_get_collection_names_with_opts(d, nullptr, &error);
+    if (names) {
+      for (char** n = names; *n; ++n) out.emplace_back(*n);
+      bson_strfreev(names);
+    }
+    mongoc_database_destroy(d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::vector<Document> indexes(const std::string& db, const char* coll) {
+    std::vector<Document> out;
+    auto* c = mongoc_client_get_collection(client_, db.c_str(), coll);
+    auto* cursor = mongoc_collection_find_indexes_with_opts(c, nullptr);
+    const bson_t* doc;
+    while (mongoc_cursor_next(cursor, &doc)) out.emplace_back(doc);
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor, &error))
+      ADD_FAILURE() << "listIndexes " << coll << ": " << error.message;
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(c);
+    return out;
+  }
+
+  // The stand-in's failCommand fail point: the next `times` commands named
+  // `command` fail with `code` (after doing their work with `after_apply`).
+  void fail_next(const std::string& command, bool after_apply, int code = 8,
+                 std::vector<std::string> labels = {}, int times = 1) {
+    std::string json = R"({"configureFailPoint": "failCommand", "mode": {"times": )" +
+                       std::to_string(times) + R"(}, "data": {"failCommands": [")" + command +
+                       R"("], "errorCode": )" + std::to_string(code) +
+                       R"(, "standinAfterApply": )" + (after_apply ? "true" : "false");
+    if (!labels.empty()) {
+      json += R"(, "errorLabels": [)";
+      for (std::size_t i = 0; i < labels.size(); ++i) json += (i ? ",\"" : "\"") + labels[i] + "\"";
+      json += "]";
+    }
+    json += "}}";
+    std::string error;
+    ASSERT_TRUE(command_admin(json, &error)) << error;
+  }
+  void clear_fail_points() {
+    for (const char* name : {"find", "insert", "update", "delete", "commitTransaction"}) {
+      std::string json = R"({"configureFailPoint": "failCommand", "mode": "off", "data": {"failCommands": [")" +
+                         std::string(name) + R"("]}})";
+      command_admin(json, nullptr);
+    }
+  }
+
+ private:
+  bool command_admin(const std::string& json, std::string* error) {
+    return command("admin", Document::from_json(json), nullptr, error);
+  }
+  mongoc_uri_t* uri_ = nullptr;
+  mongoc_client_t* client_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
+// The contract suite, once per server.
+
+template <Target T>
+struct MongoAdapter {
+  static std::unique_ptr<qc::Store> open(const fs::path& where) {
+    return std::make_unique<qc::MongoStore>(server(T).uri, database_for(where));
+  }
+  static void drop(const fs::path& where) {
+    auto s = server(T);
+    if (!s.skip_reason.empty()) return;
+    RawClient(s.uri).drop_database(database_for(where));
+  }
+  static void skip_unless_available() {
+    auto s = server(T);
+    if (!s.skip_reason.empty()) GTEST_SKIP() << target_name(T) << ": " << s.skip_reason;
+  }
+};
+using MongoReplicaSetAdapter = MongoAdapter<Target::ReplicaSet>;
+using MongoStandaloneAdapter = MongoAdapter<Target::Standalone>;
+using MongoExternalAdapter = MongoAdapter<Target::External>;
+
+}  // namespace
+
+namespace qc::store_contract {
+
+// A skip recorded in the fixture's constructor keeps the test body from
+// running (GoogleTest checks IsSkipped() before Run()).
+#define QC_MONGO_CONTRACT_FIXTURE(Adapter)                                          \
+  template <>                                                                       \
+  StoreContract<Adapter>::StoreContract()                                           \
+      : dir_("store-contract"), where_(dir_.path() / "quantcrunch.db") {            \
+    Adapter::skip_unless_available();                                               \
+  }
+QC_MONGO_CONTRACT_FIXTURE(MongoReplicaSetAdapter)
+QC_MONGO_CONTRACT_FIXTURE(MongoStandaloneAdapter)
+QC_MONGO_CONTRACT_FIXTURE(MongoExternalAdapter)
+#undef QC_MONGO_CONTRACT_FIXTURE
+
+INSTANTIATE_TYPED_TEST_SUITE_P(MongoStandInReplicaSet, StoreContract,
+                               ::testing::Types<MongoReplicaSetAdapter>);
+INSTANTIATE_TYPED_TEST_SUITE_P(MongoStandInStandalone, StoreContract,
+                               ::testing::Types<MongoStandaloneAdapter>);
+INSTANTIATE_TYPED_TEST_SUITE_P(MongoExternal, StoreContract,
+                               ::testing::Types<MongoExternalAdapter>);
+
+}  // namespace qc::store_contract
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Helpers for the MongoDB-specific tests
+
+// Everything load() returns except the seqs (which are ObjectId-derived and
+// so differ between two databases holding the same data).
+void expect_same_content(const qc::StoredState& a, const qc::StoredState& b) {
+  EXPECT_EQ(a.tickers, b.tickers);
+  EXPECT_EQ(documents_of(a), documents_of(b));
+  EXPECT_EQ(by_identity(a.open_positions), by_identity(b.open_positions));
+  EXPECT_EQ(by_identity(a.closed_positions), by_identity(b.closed_positions));
+  EXPECT_EQ(sorted(a.last_bars), sorted(b.last_bars));
+}
+
+std::set<std::pair<std::string, std::int64_t>> identities(const std::vector<qc::OpenPosition>& v) {
+  std::set<std::pair<std::string, std::int64_t>> out;
+  for (const auto& p : v) out.emplace(p.symbol, p.open_timestamp);
+  return out;
+}
+std::set<std::pair<std::string, std::int64_t>> identities(const std::vector<qc::ClosedPosition>& v) {
+  std::set<std::pair<std::string, std::int64_t>> out;
+  for (const auto& c : v) out.emplace(c.position.symbol, c.position.open_timestamp);
+  return out;
+}
+
+qc::MinuteBar bar(std::string symbol, double o, double h, double l, double c, std::int64_t start_s) {
+  qc::MinuteBar b;
+  b.symbol = std::move(symbol);
+  b.open = o;
+  b.high = h;
+  b.low = l;
+  b.close = c;
+  b.volume = 100;
+  b.start_ms = start_s * 1000;
+  b.end_ms = b.start_ms + 60'000;
+  return b;
+}
+
+// A Ledger over a store, as `quantcrunch serve` builds it.
+struct LedgerOver {
+  explicit LedgerOver(qc::Store& store) : ledger(store, cache, views) {}
+  ~LedgerOver() { ledger.stop(); }
+  std::string performance() const { return *views.performance(); }
+  qc::MemoryCache cache;
+  qc::ApiViews views;
+  qc::Ledger ledger;
+};
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// One server per test; a fresh database per test, dropped afterwards.
+class MongoStoreTest : public ::testing::TestWithParam<Target> {
+ protected:
+  void SetUp() override {
+    auto s = server(GetParam());
+    if (!s.skip_reason.empty()) GTEST_SKIP() << target_name(GetParam()) << ": " << s.skip_reason;
+    uri_ = s.uri;
+    raw_ = std::make_unique<RawClient>(uri_);
+  }
+  void TearDown() override {
+    if (raw_) {
+      if (standin()) raw_->clear_fail_points();
+      for (const auto& db : databases_) raw_->drop_database(db);
+    }
+  }
+  bool standin() const { return GetParam() != Target::External; }
+
+  // A new database name for this test (dropped at the end).
+  std::string fresh_database() {
+    std::string name = database_for(dir_.path() / std::to_string(databases_.size()));
+    databases_.push_back(name);
+    return name;
+  }
+  std::unique_ptr<qc::MongoStore> open(const std::string& db) {
+    return std::make_unique<qc::MongoStore>(uri_, db);
+  }
+
+  TempDir dir_{"mongo-store"};
+  std::string uri_;
+  std::unique_ptr<RawClient> raw_;
+  std::vector<std::string> databases_;
+};
+
+std::string param_name(const ::testing::TestParamInfo<Target>& info) { return target_name(info.param); }
+
+INSTANTIATE_TEST_SUITE_P(Mongo, MongoStoreTest,
+                         ::testing::Values(Target::ReplicaSet, Target::Standalone, Target::External),
+                         param_name);
+
+// The earlier service's documents as pymongo wrote them: Python ints are
+// int32, datetime.timestamp() is a double, no exit_price, no qc_digest.
+constexpr const char* kLegacyOid = "60ec5a740000000000000001";
+const std::string kLegacyRecommendation = R"({
+  "_id": {"$oid": "60ec5a740000000000000001"},
+  "us-date": "2021-07-12 10:59:00", "sg-date": "2021-07-12 22:59:00",
+  "recommendations": [
+    {"symbol": "AAPL", "targetPrice": {"$numberInt": "150"}, "currentPrice": {"$numberDouble": "145.1"}},
+    {"symbol": "NVDA", "targetPrice": {"$numberInt": "220"}, "currentPrice": {"$numberInt": "200"}}
+  ]})";
+const std::string kLegacyOpenNvda = R"({
+  "symbol": "NVDA", "target_price": {"$numberInt": "220"}, "entry_price": {"$numberInt": "200"},
+  "open_timestamp": {"$numberDouble": "1626101940.0"}, "stop_loss": {"$numberDouble": "180.0"},
+  "expected_profit": {"$numberDouble": "10.0"}})";
+// AAPL closed at its target 150 (pnl 3.3769813921433536 %), in July 2021.
+const std::string kLegacyPerformanceJuly = R"({
+  "month": {"$numberInt": "1625097600"}, "realized_pnl": {"$numberDouble": "3.3769813921433536"},
+  "positions": [{
+    "symbol": "AAPL", "target_price": {"$numberInt": "150"}, "entry_price": {"$numberDouble": "145.1"},
+    "open_timestamp": {"$numberDouble": "1626101940.0"}, "stop_loss": {"$numberDouble": "130.59"},
+    "pnl": {"$numberDouble": "3.3769813921433536"}, "notes": "Reached target price",
+    "close_timestamp": {"$numberDouble": "1626102060.0"}}]})";
+
+TEST_P(MongoStoreTest, EarlierServiceDocumentsLoad) {
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "AAPL", "exchange": "NASDAQ", "name": "Apple Inc."})"));
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "NVDA", "exchange": "NASDAQ", "name": "NVIDIA Corporation"})"));
+  ASSERT_TRUE(raw_->insert(db, "recommendations", kLegacyRecommendation));
+  ASSERT_TRUE(raw_->insert(db, "open_positions", kLegacyOpenNvda));
+  ASSERT_TRUE(raw_->insert(db, "performance", kLegacyPerformanceJuly));
+
+  auto store = open(db);
+  auto state = store->load();
+  // Tickers already there: not seeded.
+  EXPECT_EQ(state.tickers, (std::vector<qc::Ticker>{{"AAPL", "NASDAQ", "Apple Inc."},
+                                                    {"NVDA", "NASDAQ", "NVIDIA Corporation"}}));
+  EXPECT_EQ(raw_->find(db, "tickers").size(), 2u);
+
+  ASSERT_EQ(state.documents.size(), 1u);
+  EXPECT_EQ(state.documents[0].document,
+            document("2021-07-12 10:59:00", "2021-07-12 22:59:00", {{"AAPL", 150, 145.1}, {"NVDA", 220, 200}}));
+  bson_oid_t oid;
+  bson_oid_init_from_string(&oid, kLegacyOid);
+  EXPECT_EQ(state.documents[0].seq, qc::mongo::object_id_order(oid));
+
+  auto nvda = position("NVDA", kT0, 200, 220);
+  ASSERT_EQ(state.open_positions.size(), 1u);
+  EXPECT_EQ(state.open_positions[0], nvda);
+
+  ASSERT_EQ(state.closed_positions.size(), 1u);
+  const auto& aapl = state.closed_positions[0];
+  EXPECT_EQ(aapl.position.symbol, "AAPL");
+  EXPECT_EQ(aapl.position.open_timestamp, kT0);
+  EXPECT_EQ(aapl.position.entry_price, 145.1);
+  EXPECT_EQ(aapl.position.target_price, 150);
+  EXPECT_EQ(aapl.position.stop_loss, 130.59);
+  EXPECT_EQ(aapl.reason, qc::CloseReason::TargetPrice);
+  EXPECT_EQ(aapl.close_timestamp, 1626102060.0);
+  EXPECT_EQ(aapl.pnl, 3.3769813921433536);
+  EXPECT_NEAR(aapl.exit_price, 150.0, 1e-9) << "exit_price derived from entry_price and pnl";
+
+  // The same identities written by this server match the legacy numbers
+  // (double open_timestamp, int32 month): no second open document, the
+  // closed AAPL is never reopened, the July document is extended.
+  qc::ChangeSet again;
+  again.opened = {nvda, position("AAPL", kT0, 145.1, 150)};
+  store->commit(again);
+  EXPECT_EQ(raw_->find(db, "open_positions").size(), 1u);
+  auto reloaded = store->load();
+  EXPECT_EQ(reloaded.open_positions, std::vector<qc::OpenPosition>{nvda});
+  EXPECT_EQ(reloaded.closed_positions.size(), 1u);
+
+  qc::ChangeSet closing;
+  auto nvda_closed = qc::store_contract::closed(nvda, 220, 1626102300, qc::CloseReason::TargetPrice);
+  closing.closed = {nvda_closed};
+  closing.last_bars = {{"NVDA", (kT0 + 300) * 1000}};
+  store->commit(closing);
+  EXPECT_TRUE(raw_->find(db, "open_positions").empty())
+      << "the legacy open position (double open_timestamp) was not removed on close";
+  auto months = raw_->find(db, "performance");
+  ASSERT_EQ(months.size(), 1u) << "a second July document was created next to the legacy one";
+  EXPECT_EQ(months[0].array("positions").size(), 2u);
+  EXPECT_EQ(*months[0].number("realized_pnl"), 3.3769813921433536 + nvda_closed.pnl);
+
+  store = open(db);
+  auto after = store->load();
+  EXPECT_TRUE(after.open_positions.empty());
+  ASSERT_EQ(after.closed_positions.size(), 2u);
+  EXPECT_EQ(by_identity(after.closed_positions)[1], nvda_closed);
+}
+
+TEST_P(MongoStoreTest, LegacyDocumentWithoutSgDateOrWithBadItemsLoadsItsValidPart) {
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "recommendations", R"({
+    "us-date": "2021-07-12 10:59:00",
+    "recommendations": [{"symbol": "AAPL", "targetPrice": 150, "currentPrice": 145},
+                        {"symbol": "NVDA", "targetPrice": "high", "currentPrice": 200}]})"));
+  ASSERT_TRUE(raw_->insert(db, "recommendations", R"({"sg-date": "2021-07-12 22:59:00", "recommendations": []})"));
+  auto state = open(db)->load();
+  ASSERT_EQ(state.documents.size(), 1u) << "a document without us-date is skipped";
+  EXPECT_EQ(state.documents[0].document.us_date, "2021-07-12 10:59:00");
+  ASSERT_EQ(state.documents[0].document.items.size(), 1u);
+  EXPECT_EQ(state.documents[0].document.items[0].symbol, "AAPL");
+}
+
+TEST_P(MongoStoreTest, WritesSpecFieldNames) {
+  auto db = fresh_database();
+  auto store = open(db);
+  auto doc = document("2021-07-12 10:59:00", "2021-07-12 22:59:00", {{"AAPL", 150.2, 145.1}, {"NVDA", 220, 200}});
+  auto aapl = position("AAPL", kT0, 145.1, 150.2);
+  auto nvda = position("NVDA", kT0, 200, 220);
+  qc::ChangeSet changes;
+  changes.new_documents = {doc};
+  changes.opened = {aapl, nvda};
+  changes.closed = {qc::store_contract::closed(nvda, nvda.stop_loss, 1626102300, qc::CloseReason::StopLoss)};
+  changes.last_bars = {{"NVDA", (kT0 + 300) * 1000}};
+  store->commit(changes);
+
+  using Keys = std::vector<std::string>;
+  auto tickers = raw_->find(db, "tickers");
+  ASSERT_EQ(tickers.size(), 11u);
+  for (std::size_t i = 0; i < tickers.size(); ++i) {
+    EXPECT_EQ(tickers[i].keys(), (Keys{"_id", "symbol", "exchange", "name"})) << tickers[i].json();
+    EXPECT_EQ(*tickers[i].text("symbol"), spec_tickers()[i].symbol);
+  }
+
+  auto recs = raw_->find(db, "recommendations");
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].keys(), (Keys{"_id", "us-date", "sg-date", "recommendations", "qc_digest"})) << recs[0].json();
+  EXPECT_EQ(recs[0].type("_id"), BSON_TYPE_OID);
+  EXPECT_EQ(*recs[0].text("us-date"), "2021-07-12 10:59:00");
+  EXPECT_EQ(*recs[0].text("sg-date"), "2021-07-12 22:59:00");
+  auto items = recs[0].array("recommendations");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].keys(), (Keys{"symbol", "targetPrice", "currentPrice"})) << recs[0].json();
+  EXPECT_EQ(*items[0].text("symbol"), "AAPL");
+  EXPECT_EQ(*items[0].number("targetPrice"), 150.2);
+  EXPECT_EQ(*items[0].number("currentPrice"), 145.1);
+
+  auto open_docs = raw_->find(db, "open_positions");
+  ASSERT_EQ(open_docs.size(), 1u);
+  const auto& o = open_docs[0];
+  EXPECT_EQ(o.keys(), (Keys{"_id", "symbol", "target_price", "entry_price", "open_timestamp", "stop_loss",
+                            "expected_profit"}))
+      << o.json();
+  EXPECT_EQ(*o.text("symbol"), "AAPL");
+  EXPECT_EQ(*o.number("open_timestamp"), static_cast<double>(kT0));
+  EXPECT_EQ(*o.number("entry_price"), 145.1);
+  EXPECT_EQ(*o.number("target_price"), 150.2);
+  EXPECT_EQ(*o.number("stop_loss"), aapl.stop_loss);
+  EXPECT_EQ(*o.number("expected_profit"), aapl.expected_profit);
+
+  auto months = raw_->find(db, "performance");
+  ASSERT_EQ(months.size(), 1u);
+  EXPECT_EQ(months[0].keys(), (Keys{"_id", "month", "realized_pnl", "positions"})) << months[0].json();
+  EXPECT_EQ(*months[0].number("month"), 1625097600.0) << "month: UNIX time of 2021-07-01 00:00 UTC";
+  EXPECT_EQ(*months[0].number("realized_pnl"), changes.closed[0].pnl);
+  auto positions = months[0].array("positions");
+  ASSERT_EQ(positions.size(), 1u);
+  EXPECT_EQ(positions[0].keys(), (Keys{"symbol", "target_price", "entry_price", "open_timestamp", "stop_loss",
+                                       "pnl", "notes", "close_timestamp", "exit_price"}))
+      << months[0].json();
+  EXPECT_EQ(*positions[0].text("notes"), "Reached stop loss");
+  EXPECT_EQ(*positions[0].number("exit_price"), nvda.stop_loss);
+  EXPECT_EQ(*positions[0].number("close_timestamp"), 1626102300.0);
+
+  auto bars = raw_->find(db, "qc_last_bars");
+  ASSERT_EQ(bars.size(), 1u);
+  EXPECT_EQ(*bars[0].text("_id"), "NVDA");
+  EXPECT_EQ(bars[0].type("start_ms"), BSON_TYPE_INT64);
+
+  // Nothing but the §5 collections and the server's own qc_* ones.
+  for (const auto& name : raw_->collections(db)) {
+    static const std::set<std::string> allowed = {"tickers", "recommendations", "open_positions",
+                                                  "performance", "qc_last_bars", "qc_watcher"};
+    EXPECT_TRUE(allowed.count(name)) << "unexpected collection " << name;
+  }
+}
+
+TEST_P(MongoStoreTest, DefaultDatabaseIsQuantcrunch) {
+  if (!standin()) GTEST_SKIP() << "would create indexes in the real server's `quantcrunch` database";
+  qc::MongoStore store(uri_);
+  EXPECT_EQ(store.database(), "quantcrunch");
+  EXPECT_EQ(store.kind(), "mongodb");
+  EXPECT_EQ(store.location(), uri_);
+  EXPECT_EQ(store.transactions(), GetParam() == Target::ReplicaSet);
+  EXPECT_EQ(store.change_streams(), GetParam() == Target::ReplicaSet);
+  databases_.push_back("quantcrunch");
+}
+
+TEST_P(MongoStoreTest, UniqueIndexesExist) {
+  auto db = fresh_database();
+  open(db)->load();
+  struct Expected {
+    const char* collection;
+    std::vector<std::string> keys;
+    bool sparse;
+  };
+  for (const auto& e : {Expected{"open_positions", {"symbol", "open_timestamp"}, false},
+                        Expected{"performance", {"month"}, false},
+                        Expected{"recommendations", {"qc_digest"}, true}}) {
+    bool found = false;
+    std::string all;
+    for (const auto& index : raw_->indexes(db, e.collection)) {
+      all += index.json() + " ";
+      Document key;
+      bson_iter_t it;
+      if (!bson_iter_init_find(&it, index.get(), "key") || !BSON_ITER_HOLDS_DOCUMENT(&it)) continue;
+      uint32_t len;
+      const uint8_t* data;
+      bson_iter_document(&it, &len, &data);
+      bson_t k;
+      bson_init_static(&k, data, len);
+      if (Document::keys_of(&k) != e.keys) continue;
+      found = true;
+      bson_iter_t u;
+      EXPECT_TRUE(bson_iter_init_find(&u, index.get(), "unique") && bson_iter_as_bool(&u))
+          << e.collection << ": " << index.json();
+      if (e.sparse)
+        EXPECT_TRUE(bson_iter_init_find(&u, index.get(), "sparse") && bson_iter_as_bool(&u))
+            << e.collection << ": " << index.json();
+    }
+    EXPECT_TRUE(found) << "no index on " << e.collection << "; indexes: " << all;
+  }
+  // ...and they are enforced.
+  const char* p = R"({"symbol": "AAPL", "open_timestamp": {"$numberLong": "1626101940"}, "entry_price": 1,
+                      "target_price": 2, "stop_loss": 0.9, "expected_profit": 100})";
+  ASSERT_TRUE(raw_->insert(db, "open_positions", p));
+  std::string error;
+  EXPECT_FALSE(raw_->insert(db, "open_positions", p, &error));
+  EXPECT_TRUE(contains(error, "E11000") || contains(error, "duplicate")) << error;
+  // Documents without qc_digest (the algorithm's own) are not constrained.
+  ASSERT_TRUE(raw_->insert(db, "recommendations", R"({"us-date": "2021-07-12 10:59:00", "recommendations": []})"));
+  ASSERT_TRUE(raw_->insert(db, "recommendations", R"({"us-date": "2021-07-12 10:59:00", "recommendations": []})"));
+}
+
+TEST_P(MongoStoreTest, PositionBothOpenAndClosedIsClosedForTheLedger) {
+  // What an interrupted standalone close leaves behind: the position was
+  // pushed into its month but not yet deleted from open_positions.
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "open_positions", kLegacyOpenNvda));
+  ASSERT_TRUE(raw_->insert(db, "performance", R"({
+    "month": {"$numberLong": "1625097600"}, "realized_pnl": {"$numberDouble": "-10.0"},
+    "positions": [{"symbol": "NVDA", "target_price": 220.0, "entry_price": 200.0,
+      "open_timestamp": {"$numberLong": "1626101940"}, "stop_loss": 180.0, "pnl": -10.0,
+      "notes": "Reached stop loss", "close_timestamp": 1626102300.0, "exit_price": 180.0}]})"));
+  auto store = open(db);
+  {
+    LedgerOver l(*store);
+    auto c = l.ledger.counters();
+    EXPECT_EQ(c.open_positions, 0u);
+    EXPECT_EQ(c.closed_positions, 1u);
+    EXPECT_TRUE(contains(l.performance(), R"("symbol":"NVDA")")) << l.performance();
+    auto cached = l.cache.get_list("open_positions");
+    EXPECT_TRUE(!cached || cached->empty());
+    // A bar that would close it again closes nothing.
+    ASSERT_TRUE(l.ledger.submit_bars({bar("NVDA", 150, 151, 149, 150, kT0 + 600)}));
+    l.ledger.flush();
+    EXPECT_EQ(l.ledger.counters().closed_positions, 1u);
+  }
+  auto months = raw_->find(db, "performance");
+  ASSERT_EQ(months.size(), 1u);
+  EXPECT_EQ(months[0].array("positions").size(), 1u);
+  EXPECT_EQ(*months[0].number("realized_pnl"), -10.0);
+}
+
+TEST_P(MongoStoreTest, LoadReportsAPositionBothOpenAndClosedAsClosedOnly) {
+  // mongo_store.h: "load() treats a position found both open and closed as
+  // closed." (store.h: a commit is all-or-nothing for the next load()).
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "open_positions", kLegacyOpenNvda));
+  ASSERT_TRUE(raw_->insert(db, "performance", R"({
+    "month": {"$numberLong": "1625097600"}, "realized_pnl": -10.0,
+    "positions": [{"symbol": "NVDA", "target_price": 220.0, "entry_price": 200.0,
+      "open_timestamp": {"$numberLong": "1626101940"}, "stop_loss": 180.0, "pnl": -10.0,
+      "notes": "Reached stop loss", "close_timestamp": 1626102300.0, "exit_price": 180.0}]})"));
+  auto state = open(db)->load();
+  EXPECT_EQ(state.closed_positions.size(), 1u);
+  EXPECT_TRUE(state.open_positions.empty())
+      << "load() returned NVDA@1626101940 both in open_positions and closed_positions";
+}
+
+TEST(MongoStoreUri, InvalidUriIsAStoreErrorWithoutThePassword) {
+  try {
+    qc::MongoStore store("mongodb://qcuser:s3cretpw@/?replicaSet=");
+    FAIL() << "an invalid URI was accepted";
+  } catch (const qc::StoreError& e) {
+    std::string what = e.what();
+    EXPECT_FALSE(contains(what, "s3cretpw")) << what;
+    EXPECT_TRUE(contains(what, "MONGO_ATLAS_URI")) << what;
+  }
+}
+
+TEST(MongoStoreUri, AuthenticationFailureIsAStoreErrorWithoutThePassword) {
+  auto s = server(Target::Standalone);
+  if (!s.skip_reason.empty()) GTEST_SKIP() << s.skip_reason;
+  // The stand-in has no authentication: SCRAM fails.
+  auto at = s.uri.find("127.0.0.1");
+  ASSERT_NE(at, std::string::npos) << s.uri;
+  std::string uri = "mongodb://qcuser:s3cretpw@" + s.uri.substr(at);
+  uri += "&serverSelectionTimeoutMS=3000";
+  ::testing::internal::CaptureStderr();
+  std::string what;
+  try {
+    qc::MongoStore store(uri, "qct_auth");
+  } catch (const qc::StoreError& e) {
+    what = e.what();
+  }
+  std::string logged = ::testing::internal::GetCapturedStderr();
+  ASSERT_FALSE(what.empty()) << "connecting with credentials to a server without authentication succeeded";
+  EXPECT_FALSE(contains(what, "s3cretpw")) << what;
+  EXPECT_TRUE(contains(what, "qcuser:***@")) << what;
+  EXPECT_FALSE(contains(logged, "s3cretpw")) << logged;
+}
+
+TEST(MongoStoreUri, UnreachableServerIsAStoreError) {
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(qc::MongoStore("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500&connectTimeoutMS=500"),
+               qc::StoreError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10))
+      << "URI timeouts are honoured";
+}
+
+// ---------------------------------------------------------------------------
+// Interrupted commits (stand-in fail points)
+
+struct Interruption {
+  const char* command;
+  bool after_apply;  // the write happened, its acknowledgement was lost
+};
+
+std::string describe(const Interruption& i) {
+  return std::string(i.command) + (i.after_apply ? " (applied, reply lost)" : " (not applied)");
+}
+
+// Base: one document, AMZN open. X: two documents opening AAPL, NVDA, C;
+// closing AMZN (opened by the base) and NVDA (opened by X); three last bars.
+struct Scenario {
+  qc::RecommendationDocument doc0 = document("2021-07-12 10:00:00", "2021-07-12 22:00:00", {{"AMZN", 3800, 3700}});
+  qc::RecommendationDocument doc_a =
+      document("2021-07-12 10:59:00", "2021-07-12 22:59:00", {{"AAPL", 150.2, 145.1}, {"NVDA", 220, 200}});
+  qc::RecommendationDocument doc_b = document("2021-07-12 11:01:00", "2021-07-12 23:01:00", {{"C", 66, 60}});
+  qc::OpenPosition amzn = position("AMZN", kT0 - 3540, 3700, 3800);
+  qc::OpenPosition aapl = position("AAPL", kT0, 145.1, 150.2);
+  qc::OpenPosition nvda = position("NVDA", kT0, 200, 220);
+  qc::OpenPosition c = position("C", kT1, 60, 66);
+  qc::ChangeSet base() const {
+    qc::ChangeSet s;
+    s.new_documents = {doc0};
+    s.opened = {amzn};
+    s.last_bars = {{"AMZN", (kT0 - 3540) * 1000}};
+    return s;
+  }
+  qc::ChangeSet x() const {
+    qc::ChangeSet s;
+    s.new_documents = {doc_a, doc_b};
+    s.opened = {aapl, nvda, c};
+    s.closed = {qc::store_contract::closed(amzn, amzn.stop_loss, 1626102300, qc::CloseReason::StopLoss),
+                qc::store_contract::closed(nvda, 220, 1626102360, qc::CloseReason::TargetPrice)};
+    s.last_bars = {{"AMZN", (kT0 + 300) * 1000}, {"NVDA", (kT0 + 360) * 1000}, {"AAPL", (kT0 + 360) * 1000}};
+    return s;
+  }
+};
+
+class MongoInterruptedCommit : public MongoStoreTest {
+ protected:
+  // A database holding base() + x() committed once, undisturbed.
+  std::string reference() {
+    auto db = fresh_database();
+    auto store = open(db);
+    store->commit(s_.base());
+    store->commit(s_.x());
+    return db;
+  }
+  // Raw performance documents as (month, realized_pnl, number of positions).
+  std::vector<std::tuple<double, double, std::size_t>> months(const std::string& db) {
+    std::vector<std::tuple<double, double, std::size_t>> out;
+    for (const auto& m : raw_->find(db, "performance", "{}", R"({"month": 1})"))
+      out.emplace_back(m.number("month").value_or(-1), m.number("realized_pnl").value_or(-1),
+                       m.array("positions").size());
+    return out;
+  }
+  std::set<std::pair<std::string, std::int64_t>> raw_open(const std::string& db) {
+    std::set<std::pair<std::string, std::int64_t>> out;
+    for (const auto& o : raw_->find(db, "open_positions"))
+      out.emplace(*o.text("symbol"), static_cast<std::int64_t>(*o.number("open_timestamp")));
+    return out;
+  }
+  std::string ledger_performance(const std::string& db) {
+    auto store = open(db);
+    LedgerOver l(*store);
+    return l.performance();
+  }
+
+  Scenario s_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Mongo, MongoInterruptedCommit,
+                         ::testing::Values(Target::ReplicaSet, Target::Standalone), param_name);
+
+const Interruption kInterruptions[] = {
+    {"find", false},   {"insert", false}, {"insert", true}, {"update", false},
+    {"update", true},  {"delete", false}, {"delete", true},
+};
+
+TEST_P(MongoInterruptedCommit, RecommitAfterAnInterruptionGivesTheStateOfOneCommit) {
+  auto ref = reference();
+  auto ref_state = open(ref)->load();
+  auto ref_months = months(ref);
+  auto ref_performance = ledger_performance(ref);
+  ASSERT_EQ(ref_state.closed_positions.size(), 2u);
+  ASSERT_EQ(ref_state.open_positions.size(), 2u);  // AAPL, C
+
+  for (const auto& interruption : kInterruptions) {
+    SCOPED_TRACE(describe(interruption));
+    auto db = fresh_database();
+    auto store = open(db);
+    store->commit(s_.base());
+    auto before = store->load();
+
+    raw_->fail_next(interruption.command, interruption.after_apply);
+    EXPECT_THROW(store->commit(s_.x()), qc::StoreError);
+    raw_->clear_fail_points();
+
+    auto mid = open(db)->load();
+    if (GetParam() == Target::ReplicaSet) {
+      // One transaction: none of it.
+      expect_same_content(before, mid);
+      EXPECT_EQ(months(db).size(), 0u);
+    } else {
+      // Ordered writes: a prefix. Documents in order, nothing closed that
+      // the full commit does not close, and the ledger counts each identity once.
+      auto docs = documents_of(mid);
+      auto all = std::vector<qc::RecommendationDocument>{s_.doc0, s_.doc_a, s_.doc_b};
+      ASSERT_LE(docs.size(), all.size());
+      EXPECT_TRUE(std::equal(docs.begin(), docs.end(), all.begin()));
+      for (const auto& c : mid.closed_positions)
+        EXPECT_TRUE(std::find(ref_state.closed_positions.begin(), ref_state.closed_positions.end(), c) !=
+                    ref_state.closed_positions.end());
+      auto closed_ids = identities(mid.closed_positions);
+      std::size_t open_only = 0;
+      for (const auto& id : identities(mid.open_positions)) open_only += !closed_ids.count(id);
+      auto reopened = open(db);
+      LedgerOver l(*reopened);
+      EXPECT_EQ(l.ledger.counters().closed_positions, closed_ids.size());
+      EXPECT_EQ(l.ledger.counters().open_positions, open_only);
+    }
+
+    // The ledger's retry after a restart: the same ChangeSet again.
+    store = open(db);
+    store->commit(s_.x());
+    auto after = store->load();
+    expect_same_content(ref_state, after);
+    EXPECT_EQ(months(db), ref_months) << "performance documents differ (a close counted twice?)";
+    EXPECT_EQ(raw_open(db), raw_open(ref));
+    EXPECT_EQ(ledger_performance(db), ref_performance);
+    EXPECT_EQ(raw_->find(db, "recommendations").size(), 3u);
+  }
+}
+
+TEST_P(MongoInterruptedCommit, LastBarsInterruptedThenRecommitted) {
+  auto db = fresh_database();
+  auto store = open(db);
+  qc::ChangeSet bars;
+  bars.last_bars = {{"AAPL", 1626101940000}, {"NVDA", 1626102000000}, {"TLT", 4102444800000}};
+  raw_->fail_next("update", true);
+  EXPECT_THROW(store->commit(bars), qc::StoreError);
+  auto mid = store->load();
+  if (GetParam() == Target::ReplicaSet) EXPECT_TRUE(mid.last_bars.empty());
+  else EXPECT_EQ(mid.last_bars, (std::vector<std::pair<std::string, std::int64_t>>{{"AAPL", 1626101940000}}));
+  store->commit(bars);
+  EXPECT_EQ(sorted(store->load().last_bars), sorted(bars.last_bars));
+}
+
+TEST_P(MongoInterruptedCommit, RestartAfterAnInterruptedCloseLeavesNoStaleOpenPosition) {
+  // SPEC §6.2: a closed position *moves* from open_positions into its month.
+  // A standalone close interrupted between the $push and the delete (a crash
+  // there) must not leave the position in open_positions for good: after a
+  // restart and further activity, open_positions holds only open positions.
+  auto db = fresh_database();
+  {
+    auto store = open(db);
+    store->commit(s_.base());
+    raw_->fail_next("delete", false);
+    EXPECT_THROW(store->commit(s_.x()), qc::StoreError);
+    raw_->clear_fail_points();
+  }
+  auto store = open(db);
+  {
+    LedgerOver l(*store);  // the restart
+    EXPECT_EQ(l.ledger.counters().closed_positions, GetParam() == Target::ReplicaSet ? 0u : 1u);
+    ASSERT_TRUE(l.ledger.submit_bars({bar("TLT", 140, 141, 139, 140, kT0 + 900)}));
+    l.ledger.flush();
+  }
+  auto state = store->load();
+  auto closed = identities(state.closed_positions);
+  for (const auto& [symbol, ts] : raw_open(db))
+    EXPECT_FALSE(closed.count({symbol, ts}))
+        << symbol << "@" << ts << " is closed in `performance` and still in `open_positions`";
+}
+
+class MongoTransactions : public MongoInterruptedCommit {};
+INSTANTIATE_TEST_SUITE_P(Mongo, MongoTransactions, ::testing::Values(Target::ReplicaSet), param_name);
+
+TEST_P(MongoTransactions, TransientTransactionErrorRetriesTheWholeTransaction) {
+  auto ref = reference();
+  auto db = fresh_database();
+  auto store = open(db);
+  store->commit(s_.base());
+  // The first $push of a close hits a write conflict: the driver runs the
+  // callback again; nothing may be applied twice.
+  raw_->fail_next("update", false, 112, {"TransientTransactionError"});
+  auto seqs = store->commit(s_.x());
+  ASSERT_EQ(seqs.size(), 2u);
+  auto state = store->load();
+  expect_same_content(open(ref)->load(), state);
+  ASSERT_EQ(state.documents.size(), 3u);
+  EXPECT_EQ(state.documents[1].seq, seqs[0]);
+  EXPECT_EQ(state.documents[2].seq, seqs[1]);
+  EXPECT_EQ(months(db), months(ref));
+}
+
+TEST_P(MongoTransactions, LostCommitAcknowledgementIsRetriedOnce) {
+  auto ref = reference();
+  auto db = fresh_database();
+  auto store = open(db);
+  store->commit(s_.base());
+  // commitTransaction applied, reply lost with a retryable error: the driver
+  // retries the commit (UnknownTransactionCommitResult), not the writes.
+  raw_->fail_next("commitTransaction", true, 91, {"RetryableWriteError"});
+  EXPECT_NO_THROW(store->commit(s_.x()));
+  expect_same_content(open(ref)->load(), store->load());
+  EXPECT_EQ(months(db), months(ref));
+}
+
+}  // namespace
