@@ -3,6 +3,8 @@
 // setting at fault.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -22,29 +24,9 @@ using qc::FeedKind;
 using qc::ServeConfig;
 using qc::Variables;
 
-class TempDir {
+class TempDir : public qc::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<unsigned> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("qc-config-" + std::to_string(::getpid()) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, const std::string& content) const {
-    auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : qc::testing::TempDir("qc-config") {}
 };
 
 // The ConfigError message, or "" when parsing succeeded.

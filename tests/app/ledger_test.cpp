@@ -2,6 +2,8 @@
 // ingest, bars closing positions, durability before visibility, and restart
 // (SPEC §4.4, §6.3; docs/decisions.md "HTTP").
 #include <gtest/gtest.h>
+
+#include "temp_dir.h"
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -47,24 +49,9 @@ using Status = qc::DocumentOutcome::Status;
 
 constexpr std::int64_t kT0 = 1626101940;  // "2021-07-12 10:59:00" New York (EDT)
 
-class TempDir {
+class TempDir : public qc::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<unsigned> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("qc-ledger-" + std::to_string(::getpid()) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : qc::testing::TempDir("qc-ledger") {}
 };
 
 RecommendationDocument doc_a() {

@@ -3,6 +3,8 @@
 // detection). SPEC §6.4, §7; docs/decisions.md "Backtest input".
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -443,28 +445,9 @@ TEST(BarParserCsv, SpacesAndCarriageReturnAreTolerated) {
 
 // ---- BarFileReader ----------------------------------------------------------
 
-class TempDir {
+class TempDir : public qc::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<unsigned> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("qc-bar-parser-" + std::to_string(::getpid()) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
-             std::to_string(counter++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::filesystem::path write(const std::string& name, const std::string& content) const {
-    auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : qc::testing::TempDir("qc-bar-parser") {}
 };
 
 struct ReadResult {
