@@ -141,6 +141,7 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("QC_DOCS_DIR")) c.docs_dir = *v;
   if (auto v = var("QC_HTTP_THREADS")) c.http_threads = parse_int<int>("QC_HTTP_THREADS", *v, 1, 64);
   if (auto v = var("QC_LOG_LEVEL")) c.log_level = *v;
+  if (auto v = var("QC_LOG_FORMAT")) c.log_format = *v;
   if (auto v = var("QC_SNAPSHOT_SECONDS")) c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
   if (auto v = var("QC_POLYGON_STALE_SECONDS")) c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
   if (auto v = var("QC_POLYGON_BACKOFF_MS")) c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
@@ -158,6 +159,7 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
     else if (f.name == "--docs-dir") c.docs_dir = f.take();
     else if (f.name == "--threads") c.http_threads = parse_int<int>("--threads", f.take(), 1, 64);
     else if (f.name == "--log-level") c.log_level = f.take();
+    else if (f.name == "--log-format") c.log_format = f.take();
     else throw ConfigError("unknown option " + f.name + " (see quantcrunch serve --help)");
   }
   if (c.cors_origins.empty()) c.cors_origins = {"*"};
@@ -170,6 +172,8 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (c.feed == FeedKind::Polygon && c.polygon_api_key.empty())
     throw ConfigError("--feed polygon needs POLYGON_API_KEY");
   if (c.data_dir.empty()) throw ConfigError("QC_DATA_DIR must not be empty");
+  if (c.log_format != "text" && c.log_format != "json")
+    throw ConfigError("QC_LOG_FORMAT must be text or json, got '" + c.log_format + "'");
   for (const char* level : {"debug", "info", "warn", "warning", "error"})
     if (c.log_level == level) return c;
   throw ConfigError("QC_LOG_LEVEL must be debug, info, warn or error, got '" + c.log_level + "'");
@@ -207,6 +211,7 @@ options (each also settable by the environment variable in brackets):
   --docs-dir DIR        where openapi.json and the Swagger UI files are [QC_DOCS_DIR]
   --threads N           HTTP threads [QC_HTTP_THREADS] (default 2)
   --log-level L         debug | info | warn | error [QC_LOG_LEVEL]
+  --log-format F        text | json (one JSON object per line) [QC_LOG_FORMAT]
 
 Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),
 QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).

@@ -45,6 +45,7 @@ struct ServeConfig {
   int backoff_ms = 500;              // first reconnect delay, doubles up to max
   int max_backoff_ms = 60'000;
   std::string log_level = "info";
+  std::string log_format = "text";  // text | json
 };
 
 struct BacktestConfig {

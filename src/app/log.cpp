@@ -5,10 +5,14 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <string>
+
+#include "core/json_writer.h"
 
 namespace qc::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
+std::atomic<bool> g_json{false};
 std::mutex g_mutex;
 const char* name(Level l) {
   switch (l) {
@@ -22,6 +26,7 @@ const char* name(Level l) {
 }  // namespace
 
 void set_level(Level level) { g_level = static_cast<int>(level); }
+void set_json(bool json) { g_json = json; }
 
 bool parse_level(std::string_view t, Level& out) {
   if (t == "debug") out = Level::Debug;
@@ -42,6 +47,23 @@ void write(Level level, std::string_view component, std::string_view message) {
   gmtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (g_json.load(std::memory_order_relaxed)) {
+    char time[48];
+    std::snprintf(time, sizeof time, "%s.%03dZ", stamp, static_cast<int>(ms));
+    std::string line = "{\"time\":\"";
+    line += time;
+    line += "\",\"level\":\"";
+    line += name(level);
+    line += "\",\"component\":";
+    append_json_string(line, component);
+    line += ",\"message\":";
+    append_json_string(line, message);
+    line += "}\n";
+    std::lock_guard lock(g_mutex);
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+    return;
+  }
   std::lock_guard lock(g_mutex);
   std::fprintf(stderr, "%s.%03dZ %-5s [%.*s] %.*s\n", stamp, static_cast<int>(ms), name(level),
                static_cast<int>(component.size()), component.data(),

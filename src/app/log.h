@@ -8,6 +8,9 @@ namespace qc::log {
 
 enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3 };
 void set_level(Level level);
+// Text lines (default) or one JSON object per line for log collectors:
+// {"time","level","component","message"}.
+void set_json(bool json);
 bool parse_level(std::string_view text, Level& out);
 void write(Level level, std::string_view component, std::string_view message);
 inline void debug(std::string_view c, std::string_view m) { write(Level::Debug, c, m); }

@@ -59,6 +59,7 @@ IngestReply to_reply(DocumentOutcome o) {
 int run_serve(const ServeConfig& config) {
   log::Level level;
   if (log::parse_level(config.log_level, level)) log::set_level(level);
+  log::set_json(config.log_format == "json");
 
 
   // Database
@@ -84,8 +85,8 @@ int run_serve(const ServeConfig& config) {
     if (auto endpoint = redis_endpoint_from(config.redis_url, config.redis_host)) {
       auto redis = std::make_unique<RedisCache>(*endpoint);
       auto warm = redis->warm_start();
-      cache_line = "cache: Redis at " + redis->location() + " (" + warm.summary() +
-                   " from the last run; the database stays the source of truth)";
+      cache_line = "cache: Redis at " + redis->location() + " (last run left: " + warm.summary() +
+                   "; the database stays the source of truth)";
       cache = std::move(redis);
     } else {
       cache = std::make_unique<MemoryCache>();
@@ -266,7 +267,8 @@ int run_serve(const ServeConfig& config) {
   };
   api_options.market_proxy = proxy.get();
   MarketDataProxy* proxy_ptr = proxy.get();
-  api_options.metrics = [=](std::string& out) {
+  const HttpMetrics* http_metrics = nullptr;  // set once the Api exists
+  api_options.metrics = [=, &http_metrics](std::string& out) {
     auto c = ledger_ptr->counters();
     auto f = feed_ptr->metrics();
     auto counter = [&](const char* name, const char* help, double v) {
@@ -286,8 +288,14 @@ int run_serve(const ServeConfig& config) {
     counter("qc_bars_applied_total", "Minute bars applied to the engine.", static_cast<double>(c.bars_applied));
     append_header(out, "qc_rejected_inputs_total", "counter",
                   "Inputs refused or ignored, by reason (nothing stored changed).");
+    const HttpMetrics& hm = *http_metrics;
     append_sample(out, "qc_rejected_inputs_total", "reason=\"document_invalid\"",
-                  static_cast<double>(c.documents_rejected));
+                  static_cast<double>(c.documents_rejected + hm.rejected(HttpMetrics::DocumentInvalid)));
+    for (auto r : {HttpMetrics::MalformedJson, HttpMetrics::BodyTooLarge, HttpMetrics::MalformedRequest,
+                   HttpMetrics::Unauthorized, HttpMetrics::BadParameter})
+      append_sample(out, "qc_rejected_inputs_total",
+                    std::string("reason=\"") + HttpMetrics::rejection_name(r) + "\"",
+                    static_cast<double>(hm.rejected(r)));
     append_sample(out, "qc_rejected_inputs_total", "reason=\"item_invalid\"",
                   static_cast<double>(c.items_skipped));
     append_sample(out, "qc_rejected_inputs_total", "reason=\"bar_not_newer\"",
@@ -321,11 +329,13 @@ int run_serve(const ServeConfig& config) {
     return false;
   };
   Api api(views, docs, std::move(api_options));
+  http_metrics = &api.http_metrics();
 
   HttpServerOptions http_options;
   http_options.host = config.host;
   http_options.port = config.port;
   http_options.decorate = [&api](const HttpRequest& req, HttpResponse& r) { api.decorate(req, r); };
+  http_options.on_refused = [&api](unsigned status) { api.refused(status); };
   HttpServer server(ioc, http_options, [&api](HttpRequest& req, Respond respond) {
     api.handle(req, std::move(respond));
   });

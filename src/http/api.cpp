@@ -211,6 +211,11 @@ HttpResponse Api::get_recommendations(std::string_view query) const {
   return ok_json(views_.recommendations(limit));
 }
 
+void Api::refused(unsigned status) const {
+  metrics_->record(HttpMetrics::Other, status, std::chrono::nanoseconds(0));
+  metrics_->reject(status == 413 ? HttpMetrics::BodyTooLarge : HttpMetrics::MalformedRequest);
+}
+
 void Api::handle(HttpRequest& request, Respond respond) const {
   std::string_view target = request.target();
   auto route_id = HttpMetrics::route_of(target.substr(0, target.find('?')));
@@ -218,6 +223,9 @@ void Api::handle(HttpRequest& request, Respond respond) const {
   HttpMetrics* metrics = metrics_.get();
   route(request, [respond = std::move(respond), route_id, started, metrics](HttpResponse r) {
     metrics->record(route_id, r.status, std::chrono::steady_clock::now() - started);
+    if (r.status == 401) metrics->reject(HttpMetrics::Unauthorized);
+    if (r.status == 422 && route_id != HttpMetrics::Recommendations)
+      metrics->reject(HttpMetrics::BadParameter);
     respond(std::move(r));
   });
 }
@@ -248,7 +256,11 @@ void Api::route(HttpRequest& request, Respond respond) const {
     return respond(ok_json(views_.performance()));
   }
   if (path == "/api/recommendations") {
-    if (get) return respond(get_recommendations(query));
+    if (get) {
+      auto r = get_recommendations(query);
+      if (r.status == 422) metrics_->reject(HttpMetrics::BadParameter);
+      return respond(std::move(r));
+    }
     if (method == http::verb::post) return post_recommendations(request, std::move(respond));
     return respond(method_not_allowed("GET, POST, OPTIONS"));
   }
@@ -319,8 +331,14 @@ void Api::post_recommendations(HttpRequest& request, Respond respond) const {
     return respond(unauthorized("invalid bearer token"));
 
   ParsedDocument parsed = parse_recommendation_document(request.body());
-  if (parsed.malformed) return respond(json_error(400, parsed.problems.front().reason));
-  if (!parsed.problems.empty()) return respond(validation_error(parsed.problems));
+  if (parsed.malformed) {
+    metrics_->reject(HttpMetrics::MalformedJson);
+    return respond(json_error(400, parsed.problems.front().reason));
+  }
+  if (!parsed.problems.empty()) {
+    metrics_->reject(HttpMetrics::DocumentInvalid);
+    return respond(validation_error(parsed.problems));
+  }
 
   options_.ingest(std::move(parsed.document), [respond = std::move(respond)](IngestReply reply) {
     if (reply.status == 422) return respond(validation_error(reply.problems));

@@ -43,6 +43,8 @@ class Api {
   Api(ApiViews& views, const StaticDocs& docs, ApiOptions options);
   void handle(HttpRequest& request, Respond respond) const;
   const HttpMetrics& http_metrics() const { return *metrics_; }
+  // For HttpServerOptions::on_refused.
+  void refused(unsigned status) const;
   // Adds the CORS headers for the request's Origin.
   void decorate(const HttpRequest& request, HttpResponse& response) const;
 

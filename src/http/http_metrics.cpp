@@ -25,6 +25,12 @@ const char* HttpMetrics::route_name(Route r) {
   return names[r];
 }
 
+const char* HttpMetrics::rejection_name(Rejection r) {
+  static const char* names[] = {"malformed_json", "document_invalid", "body_too_large",
+                                "malformed_request", "unauthorized", "bad_parameter"};
+  return names[r];
+}
+
 void HttpMetrics::record(Route route, unsigned status, std::chrono::nanoseconds latency) {
   std::size_t s = kStatuses.size() - 1;
   for (std::size_t i = 0; i + 1 < kStatuses.size(); ++i)

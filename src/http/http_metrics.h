@@ -20,6 +20,15 @@ class HttpMetrics {
   static const char* route_name(Route r);
 
   void record(Route route, unsigned status, std::chrono::nanoseconds latency);
+
+  // Inputs refused at the HTTP layer, before anything reaches the ledger.
+  enum Rejection : int {
+    MalformedJson, DocumentInvalid, BodyTooLarge, MalformedRequest, Unauthorized, BadParameter,
+    kRejectionCount
+  };
+  static const char* rejection_name(Rejection r);
+  void reject(Rejection r) { rejected_[r].fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t rejected(Rejection r) const { return rejected_[r].load(std::memory_order_relaxed); }
   // Appends qc_http_requests_total and qc_http_request_duration_seconds.
   void render(std::string& out) const;
 
@@ -32,6 +41,7 @@ class HttpMetrics {
   std::atomic<std::uint64_t> counts_[kRouteCount][kStatuses.size()] = {};
   std::atomic<std::uint64_t> buckets_[kRouteCount][kBuckets.size() + 1] = {};
   std::atomic<std::uint64_t> sum_ns_[kRouteCount] = {};
+  std::atomic<std::uint64_t> rejected_[kRejectionCount] = {};
 };
 
 // Appends one metric family: "# HELP", "# TYPE" and one sample.

@@ -84,15 +84,18 @@ class Session : public std::enable_shared_from_this<Session> {
       auto r = json_error(413, "request body larger than " +
                                    std::to_string(options_.body_limit) + " bytes");
       keep_alive_ = false;
+      if (options_.on_refused) options_.on_refused(413);
       return send(std::move(r));
     }
     if (ec) {
       if (ec == http::error::header_limit) {
         keep_alive_ = false;
+        if (options_.on_refused) options_.on_refused(431);
         return send(json_error(431, "request headers too large"));
       }
       if (ec.category() == beast::error_code(http::error::end_of_stream).category()) {
         keep_alive_ = false;
+        if (options_.on_refused) options_.on_refused(400);
         return send(json_error(400, "malformed HTTP request: " + ec.message()));
       }
       return close();

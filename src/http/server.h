@@ -36,6 +36,9 @@ struct HttpServerOptions {
   int read_timeout_seconds = 30;
   // Added to every response (CORS); computed per request from its Origin.
   std::function<void(const HttpRequest&, HttpResponse&)> decorate;
+  // Told about requests the server answers itself (413, 431, 400 for
+  // malformed HTTP), which never reach the handler.
+  std::function<void(unsigned status)> on_refused;
 };
 
 class HttpServer {
