@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <set>
 
 #include "app/log.h"
 #include "core/performance_book.h"
@@ -50,7 +51,7 @@ std::string fnv1a_hex(const std::string& text) {
 
 // True when `filter` matches at least one document (honouring the session).
 bool exists(mongoc_collection_t* coll, const bson_t* filter, mongoc_client_session_t* session,
-            bson_error_t* error, bool& ok) {
+            bson_error_t* error, bool& ok, bson_t** reply_out) {
   Doc opts;
   BSON_APPEND_INT64(opts.get(), "limit", 1);
   ok = true;
@@ -61,7 +62,11 @@ bool exists(mongoc_collection_t* coll, const bson_t* filter, mongoc_client_sessi
   Cursor cursor(mongoc_collection_find_with_opts(coll, filter, opts.get(), nullptr));
   const bson_t* doc;
   bool found = mongoc_cursor_next(cursor.get(), &doc);
-  if (!found && mongoc_cursor_error(cursor.get(), error)) ok = false;
+  const bson_t* error_reply = nullptr;
+  if (!found && mongoc_cursor_error_document(cursor.get(), error, &error_reply)) {
+    ok = false;
+    if (reply_out && !*reply_out && error_reply) *reply_out = bson_copy(error_reply);
+  }
   return found;
 }
 
@@ -86,7 +91,7 @@ struct TxnContext {
   const ChangeSet* changes;
   std::vector<std::int64_t>* seqs;
   bool (MongoStore::*write)(mongoc_client_t*, mongoc_client_session_t*, const ChangeSet&,
-                            std::vector<std::int64_t>&, bson_error_t*);
+                            std::vector<std::int64_t>&, bson_t**, bson_error_t*);
 };
 
 }  // namespace
@@ -232,6 +237,27 @@ StoredState MongoStore::load() {
     }
   });
 
+  // A position both open and closed is closed: a crash of a standalone
+  // server between a close's two writes. Finish that close now.
+  {
+    std::set<std::pair<std::string, std::int64_t>> closed;
+    for (const auto& c : state.closed_positions)
+      closed.emplace(c.position.symbol, c.position.open_timestamp);
+    auto coll = client.collection(database_.c_str(), "open_positions");
+    std::erase_if(state.open_positions, [&](const OpenPosition& p) {
+      if (!closed.count({p.symbol, p.open_timestamp})) return false;
+      Doc filter;
+      identity_filter(filter.get(), p.symbol, p.open_timestamp);
+      bson_error_t e;
+      if (!mongoc_collection_delete_one(coll.get(), filter.get(), nullptr, nullptr, &e))
+        log::warn("mongodb", "cannot remove the stale open position " + p.symbol + ": " + e.message);
+      else
+        log::info("mongodb", "finished an interrupted close: " + p.symbol + " opened " +
+                                 std::to_string(p.open_timestamp));
+      return true;
+    });
+  }
+
   read_all("qc_last_bars", nullptr, [&](const bson_t* d) {
     auto symbol = string_field(d, "_id");
     auto start = number_field(d, "start_ms");
@@ -242,8 +268,17 @@ StoredState MongoStore::load() {
 
 bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t* session,
                                const ChangeSet& changes, std::vector<std::int64_t>& seqs,
-                               bson_error_t* error) {
+                               bson_t** reply_out, bson_error_t* error) {
   seqs.clear();
+  // Runs one write; on failure its server reply (which carries errorLabels
+  // such as TransientTransactionError) goes back to the transaction helper.
+  auto step = [&](auto&& write) {
+    bson_t reply;
+    bool done = write(&reply);
+    if (!done && reply_out && !*reply_out) *reply_out = bson_copy(&reply);
+    bson_destroy(&reply);
+    return done;
+  };
   auto collection = [&](const char* name) {
     return Collection(mongoc_client_get_collection(client, database_.c_str(), name));
   };
@@ -260,7 +295,7 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
     std::string digest = fnv1a_hex(canonical_json(document));
     Doc filter;
     BSON_APPEND_UTF8(filter.get(), "qc_digest", digest.c_str());
-    if (exists(recommendations.get(), filter.get(), session, error, ok) || !ok) {
+    if (exists(recommendations.get(), filter.get(), session, error, ok, reply_out) || !ok) {
       if (!ok) return false;
       seqs.push_back(0);
       continue;
@@ -271,8 +306,9 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
     BSON_APPEND_OID(d.get(), "_id", &oid);
     append_recommendation(d.get(), document);
     BSON_APPEND_UTF8(d.get(), "qc_digest", digest.c_str());
-    if (!with_session(opts.get()) ||
-        !mongoc_collection_insert_one(recommendations.get(), d.get(), opts.get(), nullptr, error))
+    if (!with_session(opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_insert_one(recommendations.get(), d.get(), opts.get(), r, error);
+        }))
       return false;
     seqs.push_back(object_id_order(oid));
   }
@@ -280,7 +316,7 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
   for (const auto& p : changes.opened) {
     Doc closed;
     closed_identity_filter(closed.get(), p.symbol, p.open_timestamp);
-    if (exists(performance.get(), closed.get(), session, error, ok) || !ok) {
+    if (exists(performance.get(), closed.get(), session, error, ok, reply_out) || !ok) {
       if (!ok) return false;
       continue;  // closed already: never reopened
     }
@@ -291,9 +327,10 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
     append_open_position(&set, p);
     bson_append_document_end(update.get(), &set);
     BSON_APPEND_BOOL(opts.get(), "upsert", true);
-    if (!with_session(opts.get()) ||
-        !mongoc_collection_update_one(open_positions.get(), filter.get(), update.get(), opts.get(),
-                                      nullptr, error))
+    if (!with_session(opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_update_one(open_positions.get(), filter.get(), update.get(),
+                                              opts.get(), r, error);
+        }))
       return false;
   }
 
@@ -303,7 +340,7 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
     Doc already;
     BSON_APPEND_INT64(already.get(), "month", month);
     closed_identity_filter(already.get(), p.symbol, p.open_timestamp);
-    bool present = exists(performance.get(), already.get(), session, error, ok);
+    bool present = exists(performance.get(), already.get(), session, error, ok, reply_out);
     if (!ok) return false;
     if (!present) {
       Doc filter, update, opts;
@@ -318,15 +355,17 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
       BSON_APPEND_DOUBLE(&inc, "realized_pnl", c.pnl);
       bson_append_document_end(update.get(), &inc);
       BSON_APPEND_BOOL(opts.get(), "upsert", true);
-      if (!with_session(opts.get()) ||
-          !mongoc_collection_update_one(performance.get(), filter.get(), update.get(), opts.get(),
-                                        nullptr, error))
+      if (!with_session(opts.get()) || !step([&](bson_t* r) {
+            return mongoc_collection_update_one(performance.get(), filter.get(), update.get(),
+                                                opts.get(), r, error);
+          }))
         return false;
     }
     Doc filter, opts;
     identity_filter(filter.get(), p.symbol, p.open_timestamp);
-    if (!with_session(opts.get()) ||
-        !mongoc_collection_delete_one(open_positions.get(), filter.get(), opts.get(), nullptr, error))
+    if (!with_session(opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_delete_one(open_positions.get(), filter.get(), opts.get(), r, error);
+        }))
       return false;
   }
 
@@ -338,9 +377,10 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
     BSON_APPEND_INT64(&max, "start_ms", start);
     bson_append_document_end(update.get(), &max);
     BSON_APPEND_BOOL(opts.get(), "upsert", true);
-    if (!with_session(opts.get()) ||
-        !mongoc_collection_update_one(last_bars.get(), filter.get(), update.get(), opts.get(),
-                                      nullptr, error))
+    if (!with_session(opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_update_one(last_bars.get(), filter.get(), update.get(),
+                                              opts.get(), r, error);
+        }))
       return false;
   }
   return true;
@@ -352,15 +392,16 @@ std::vector<std::int64_t> MongoStore::commit(const ChangeSet& changes) {
   bson_error_t error;
   Lease client(pool_.get());
   if (!transactions_) {
-    if (!write_changes(client.get(), nullptr, changes, seqs, &error)) fail("commit", error);
+    if (!write_changes(client.get(), nullptr, changes, seqs, nullptr, &error)) fail("commit", error);
     return seqs;
   }
   Session session(mongoc_client_start_session(client.get(), nullptr, &error));
   if (!session) fail("starting a session", error);
   TxnContext ctx{this, client.get(), &changes, &seqs, &MongoStore::write_changes};
-  auto callback = [](mongoc_client_session_t* s, void* raw, bson_t**, bson_error_t* e) -> bool {
+  auto callback = [](mongoc_client_session_t* s, void* raw, bson_t** reply,
+                     bson_error_t* e) -> bool {
     auto* c = static_cast<TxnContext*>(raw);
-    return (c->store->*(c->write))(c->client, s, *c->changes, *c->seqs, e);
+    return (c->store->*(c->write))(c->client, s, *c->changes, *c->seqs, reply, e);
   };
   Doc reply;
   if (!mongoc_client_session_with_transaction(session.get(), callback, nullptr, &ctx, reply.get(),

@@ -44,7 +44,7 @@ class MongoStore final : public Store {
   void create_indexes();
   bool write_changes(mongoc_client_t* client, mongoc_client_session_t* session,
                      const ChangeSet& changes, std::vector<std::int64_t>& seqs,
-                     bson_error_t* error);
+                     bson_t** reply, bson_error_t* error);
 
   std::string database_;
   std::string location_;
