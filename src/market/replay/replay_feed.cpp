@@ -8,13 +8,13 @@ namespace qc {
 
 ReplayFeed::ReplayFeed(std::filesystem::path path, double bars_per_second)
     : path_(std::move(path)), rate_(bars_per_second),
-      reader_(std::make_unique<BarFileReader>(path_)) {}
+      reader_(std::make_unique<BarFileReader>(path_)), format_(reader_->format()) {}
 
 ReplayFeed::~ReplayFeed() { stop(); }
 
 std::string ReplayFeed::describe() const {
   return "replay of recorded bars from " + path_.string() + " (" +
-         (reader_->format() == BarFormat::Csv ? "CSV" : "JSON Lines AM events") + ", " +
+         (format_ == BarFormat::Csv ? "CSV" : "JSON Lines AM events") + ", " +
          (rate_ > 0 ? std::to_string(static_cast<long long>(rate_)) + " bars/s" : "unpaced") + ")";
 }
 
@@ -58,6 +58,7 @@ void ReplayFeed::run(FeedSink& sink) {
     }
   }
   if (stop_) return;
+  reader_.reset();  // its 8 MiB buffer is not needed any more
   sink.flush();
   exhausted_ = true;
   log::info("replay", "file exhausted: " + std::to_string(bars_read_.load()) + " bars read, " +

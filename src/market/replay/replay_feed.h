@@ -35,7 +35,8 @@ class ReplayFeed final : public MarketFeed {
 
   std::filesystem::path path_;
   double rate_;
-  std::unique_ptr<BarFileReader> reader_;
+  std::unique_ptr<BarFileReader> reader_;  // released once the file is exhausted
+  BarFormat format_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> bars_read_{0};
   std::atomic<std::uint64_t> lines_rejected_{0};
