@@ -1,6 +1,7 @@
 #include "app/ledger.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "app/log.h"
 #include "core/ny_time.h"
@@ -43,7 +44,8 @@ void Ledger::rebuild_from_store() {
   known_documents_.clear();
   documents_.clear();
   for (auto& stored : state.documents) {
-    known_documents_.insert(canonical_json(stored.document));
+    // The algorithm may insert the same document twice: list it once.
+    if (!known_documents_.insert(canonical_json(stored.document)).second) continue;
     auto ts = parse_new_york_time(stored.document.us_date, stored.document.sg_date);
     if (!ts) continue;
     add_document_entry({*ts, stored.seq, valid_positions(stored.document, *ts)});
@@ -244,9 +246,23 @@ void Ledger::run() {
       });
       jobs.swap(queue_);
       queued_bars_ = 0;
-      if (jobs.empty() && stopping_) break;
+      if (jobs.empty() && stopping_ && reapply_bars_.empty() && !needs_rebuild_) break;
     }
     room_.notify_all();
+    if (!recover(jobs)) {
+      // The store cannot be read: keep the jobs, try again in a second.
+      std::unique_lock lock(mutex_);
+      if (stopping_) {
+        log::error("ledger", "stopping while the database is unavailable: " +
+                                 std::to_string(reapply_bars_.size()) +
+                                 " bars were not stored (a replay or backfill after restart applies them)");
+        break;
+      }
+      for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) queue_.push_front(std::move(*it));
+      jobs.clear();
+      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      continue;
+    }
     process(jobs);
     jobs.clear();
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
@@ -255,6 +271,27 @@ void Ledger::run() {
       publish_tickerlist();
   }
   if (quotes_dirty_) publish_tickerlist();
+}
+
+// Before a batch: rebuild the engine if a failed commit left it ahead of the
+// store, and put the bars of that batch in front. False while the store
+// cannot be read.
+bool Ledger::recover(std::deque<Job>& jobs) {
+  if (needs_rebuild_) {
+    try {
+      rebuild_from_store();
+      needs_rebuild_ = false;
+      log::info("ledger", "database reachable again; state reloaded");
+    } catch (const std::exception& e) {
+      log::debug("ledger", std::string("still cannot reload state: ") + e.what());
+      return false;
+    }
+  }
+  if (!reapply_bars_.empty()) {
+    jobs.push_front(BarsJob{std::move(reapply_bars_)});
+    reapply_bars_.clear();
+  }
+  return true;
 }
 
 void Ledger::process(std::deque<Job>& jobs) {
@@ -346,11 +383,27 @@ void Ledger::process(std::deque<Job>& jobs) {
   bool committed = true;
   std::vector<std::int64_t> seqs;
   if (!changes.empty()) {
-    try {
-      seqs = store_.commit(changes);
-    } catch (const std::exception& e) {
-      committed = false;
-      log::error("ledger", std::string("commit failed, nothing of this batch was stored: ") + e.what());
+    // A ChangeSet is idempotent, so a transient failure is simply retried.
+    std::string last_error;
+    committed = false;
+    for (int attempt = 0; attempt < 4 && !committed; ++attempt) {
+      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (1 << (2 * (attempt - 1)))));
+      try {
+        seqs = store_.commit(changes);
+        committed = true;
+      } catch (const std::exception& e) {
+        last_error = e.what();
+        log::warn("ledger", "commit failed (attempt " + std::to_string(attempt + 1) + " of 4): " + last_error);
+      }
+    }
+    if (!committed) {
+      log::error("ledger", "commit failed for good: " + last_error +
+                               ". Documents of this batch are answered 503; its bars will be "
+                               "applied again once the state is reloaded from the database");
+      for (auto& job : jobs)
+        if (auto* b = std::get_if<BarsJob>(&job))
+          reapply_bars_.insert(reapply_bars_.end(), std::make_move_iterator(b->bars.begin()),
+                               std::make_move_iterator(b->bars.end()));
       for (auto& r : replies) {
         if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch &&
             r.outcome.opened == 0)
@@ -362,7 +415,9 @@ void Ledger::process(std::deque<Job>& jobs) {
       try {
         rebuild_from_store();
       } catch (const std::exception& e2) {
-        log::error("ledger", std::string("cannot reload state from the store: ") + e2.what());
+        needs_rebuild_ = true;
+        log::error("ledger", std::string("cannot reload state from the store: ") + e2.what() +
+                                 "; retrying every second, new work waits");
       }
       std::lock_guard lock(counters_mutex_);
       ++counters_.commit_failures;
@@ -403,7 +458,15 @@ void Ledger::process(std::deque<Job>& jobs) {
     latest_bar_ = engine_.latest_bar_start();
   }
   for (auto& r : replies) r.done(std::move(r.outcome));
-  for (auto& f : flushes) f();
+  // A flush means "everything before it is durable": hold it while bars of a
+  // failed batch still wait to be applied again.
+  deferred_flushes_.insert(deferred_flushes_.end(), std::make_move_iterator(flushes.begin()),
+                           std::make_move_iterator(flushes.end()));
+  if (committed && reapply_bars_.empty() && !needs_rebuild_) {
+    auto ready = std::move(deferred_flushes_);
+    deferred_flushes_.clear();
+    for (auto& f : ready) f();
+  }
   for (auto& f : inspections) f(engine_);
 }
 

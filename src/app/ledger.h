@@ -115,6 +115,7 @@ class Ledger final : public FeedSink {
   };
 
   void run();
+  bool recover(std::deque<Job>& jobs);
   void process(std::deque<Job>& jobs);
   void rebuild_from_store();
   std::vector<OpenPosition> valid_positions(const RecommendationDocument& doc,
@@ -136,6 +137,12 @@ class Ledger final : public FeedSink {
   std::unordered_set<std::string> known_documents_;  // canonical JSON
   std::vector<DocumentEntry> documents_;  // newest first
   bool quotes_dirty_ = false;
+  // After a commit that failed for good: the engine is rebuilt from the store
+  // and the batch's bars are applied again first (documents were answered
+  // 503). `needs_rebuild_` while the store cannot even be read.
+  std::vector<MinuteBar> reapply_bars_;
+  bool needs_rebuild_ = false;
+  std::vector<std::function<void()>> deferred_flushes_;  // answered once that is durable
   std::chrono::steady_clock::time_point last_tickerlist_publish_{};
 
   mutable std::mutex mutex_;
