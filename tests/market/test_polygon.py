@@ -273,6 +273,25 @@ class HandshakeTest(PolygonTestCase):
         self.assert_server_alive(server)
         self.stop_cleanly(server)
 
+    def test_silent_connection_during_the_session_is_replaced(self):
+        pg = self.start_standin()
+        pg.set_market_status("open")  # the regular session, by the provider's word
+        server = self.start_polygon_server(pg, env={"QC_POLYGON_STALE_SECONDS": "2"})
+        # Subscribed, then nothing arrives: after 2 s the server replaces the socket.
+        self.assertTrue(pg.wait_for_connections(2, timeout=20, total=True),
+                        "a silent connection was not replaced" + self.log_of(server))
+        self.assertIn("no frame for", server.stderr_text())
+        self.assert_subscribed(pg, server)
+        self.assertLessEqual(pg.connections, 1, "the old socket must be closed before reconnecting")
+
+    def test_silent_connection_outside_the_session_is_kept(self):
+        pg = self.start_standin()
+        pg.set_market_status("closed")
+        server = self.start_polygon_server(pg, env={"QC_POLYGON_STALE_SECONDS": "1"})
+        time.sleep(3.5)
+        self.assertEqual(pg.connections_total, 1, "replaced a connection that is quiet because "
+                         "the market is closed" + self.log_of(server))
+
     def test_refused_connections_are_retried_with_capped_backoff(self):
         pg = self.start_standin()
         server = self.start_polygon_server(pg)

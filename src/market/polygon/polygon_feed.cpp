@@ -30,8 +30,13 @@ PolygonFeed::PolygonFeed(PolygonOptions options)
   so.stale_after = options_.stale_after;
   so.first_backoff = options_.first_backoff;
   so.max_backoff = options_.max_backoff;
+  // Staleness counts only in the regular session, when every tracked ticker
+  // trades each minute: the provider's word when fresh, else the clock.
   so.market_active = [this] {
-    auto c = new_york_clock(now());
+    std::int64_t t = now();
+    int status = market_status_.load();
+    if (status >= 0 && t - market_status_at_.load() < 15 * 60) return status == 2;
+    auto c = new_york_clock(t);
     return c.weekday != 0 && c.weekday != 6 && c.minute_of_day >= 9 * 60 + 30 &&
            c.minute_of_day < 16 * 60;
   };
@@ -166,7 +171,7 @@ void PolygonFeed::backfill(FeedSink& sink) {
 bool PolygonFeed::market_active(std::int64_t t) const {
   // The provider's word, when fresh, wins over the clock (it knows holidays).
   int status = market_status_.load();
-  if (status >= 0 && t - market_status_at_.load() < 15 * 60) return status == 1;
+  if (status >= 0 && t - market_status_at_.load() < 15 * 60) return status >= 1;
   return us_equity_extended_hours(t);
 }
 
@@ -183,7 +188,7 @@ void PolygonFeed::refresh_snapshots(FeedSink& sink) {
         simdjson::dom::parser parser;
         std::string_view market;
         if (!parser.parse(body)["market"].get_string().get(market)) {
-          market_status_ = market == "closed" ? 0 : 1;
+          market_status_ = market == "closed" ? 0 : market == "open" ? 2 : 1;
           market_status_at_ = t;
         }
       } catch (const ProviderError& e) {

@@ -82,7 +82,7 @@ class PolygonFeed final : public MarketFeed {
   std::atomic<std::uint64_t> backfilled_bars_{0}, backfills_{0}, backfill_errors_{0};
   std::atomic<std::uint64_t> snapshot_ok_{0}, snapshot_errors_{0};
   std::atomic<std::int64_t> last_snapshot_{0};
-  std::atomic<int> market_status_{-1};  // -1 unknown, 0 closed, 1 open (provider's word)
+  std::atomic<int> market_status_{-1};  // provider's word: -1 unknown, 0 closed, 1 extended hours, 2 open
   std::atomic<std::int64_t> market_status_at_{0};
   mutable std::mutex error_mutex_;
   std::string last_error_;
