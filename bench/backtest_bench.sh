@@ -59,7 +59,7 @@ for ((r = 1; r <= runs; r++)); do
     "$summary"
 done
 best=$(printf '%s\n' "${rates[@]}" | sort -g | tail -1)
-median=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
+median=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {printf "%.0f\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
 printf 'median %.2f, best %.2f million bars/s (SPEC §8 target >= 3)\n' \
   "$(echo "$median / 1000000" | bc -l)" "$(echo "$best / 1000000" | bc -l)"
 if [[ -n ${KEEP_OUTPUT:-} ]]; then cp "$out/perf.json" "$KEEP_OUTPUT"; fi
