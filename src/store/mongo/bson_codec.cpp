@@ -124,12 +124,19 @@ std::optional<OpenPosition> read_open_position(const bson_t* doc) {
   return p;
 }
 
-void append_open_position(bson_t* out, const OpenPosition& p) {
+namespace {
+// The fields an open and a closed position share, in SPEC §4 order.
+void append_position_fields(bson_t* out, const OpenPosition& p) {
   BSON_APPEND_UTF8(out, "symbol", p.symbol.c_str());
   BSON_APPEND_DOUBLE(out, "target_price", p.target_price);
   BSON_APPEND_DOUBLE(out, "entry_price", p.entry_price);
   BSON_APPEND_INT64(out, "open_timestamp", p.open_timestamp);
   BSON_APPEND_DOUBLE(out, "stop_loss", p.stop_loss);
+}
+}  // namespace
+
+void append_open_position(bson_t* out, const OpenPosition& p) {
+  append_position_fields(out, p);
   BSON_APPEND_DOUBLE(out, "expected_profit", p.expected_profit);
 }
 
@@ -148,12 +155,7 @@ std::optional<ClosedPosition> read_closed_position(const bson_t* doc) {
 }
 
 void append_closed_position(bson_t* out, const ClosedPosition& c) {
-  const auto& p = c.position;
-  BSON_APPEND_UTF8(out, "symbol", p.symbol.c_str());
-  BSON_APPEND_DOUBLE(out, "target_price", p.target_price);
-  BSON_APPEND_DOUBLE(out, "entry_price", p.entry_price);
-  BSON_APPEND_INT64(out, "open_timestamp", p.open_timestamp);
-  BSON_APPEND_DOUBLE(out, "stop_loss", p.stop_loss);
+  append_position_fields(out, c.position);
   BSON_APPEND_DOUBLE(out, "pnl", c.pnl);
   std::string notes(close_notes(c.reason));
   BSON_APPEND_UTF8(out, "notes", notes.c_str());
