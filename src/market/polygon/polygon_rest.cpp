@@ -36,39 +36,51 @@ std::string PolygonRest::get_json(const std::string& target) {
   return std::move(r.body);
 }
 
-std::vector<MinuteBar> PolygonRest::minute_bars(const std::string& symbol, std::int64_t from_ms,
-                                                std::int64_t to_ms) {
-  std::vector<MinuteBar> bars;
-  std::string target = "/v2/aggs/ticker/" + symbol + "/range/1/minute/" + std::to_string(from_ms) +
-                       "/" + std::to_string(to_ms) + "?adjusted=true&sort=asc&limit=50000";
+namespace {
+
+// GETs `target` and every `next_url` after it (at most `max_pages`), calling
+// `each` for every element of `results`.
+template <class Get, class Each>
+void for_each_aggregate(Get&& get_json, std::string target, int max_pages, const std::string& what,
+                        Each&& each) {
   dom::parser parser;
-  for (int page = 0; page < 10000 && !target.empty(); ++page) {
+  for (int page = 0; page < max_pages && !target.empty(); ++page) {
     std::string body = get_json(target);
     dom::element root;
-    if (parser.parse(body).get(root))
-      throw ProviderError(200, "aggregates for " + symbol + ": malformed JSON from provider");
+    if (parser.parse(body).get(root)) throw ProviderError(200, what + ": malformed JSON from provider");
     target.clear();
     dom::array results;
-    if (!root["results"].get_array().get(results)) {
-      for (dom::element r : results) {
-        if (!has_number(r, "t") || !has_number(r, "o") || !has_number(r, "h") ||
-            !has_number(r, "l") || !has_number(r, "c"))
-          throw ProviderError(200, "aggregates for " + symbol + ": a bar lacks t/o/h/l/c");
-        MinuteBar b;
-        b.symbol = symbol;
-        b.start_ms = static_cast<std::int64_t>(number_or(r, "t"));
-        b.end_ms = b.start_ms + 60'000;
-        b.open = number_or(r, "o");
-        b.high = number_or(r, "h");
-        b.low = number_or(r, "l");
-        b.close = number_or(r, "c");
-        b.volume = number_or(r, "v");
-        if (b.start_ms >= from_ms && b.start_ms <= to_ms) bars.push_back(std::move(b));
-      }
-    }
+    if (!root["results"].get_array().get(results))
+      for (dom::element r : results) each(r);
     std::string_view next;
     if (!root["next_url"].get_string().get(next) && !next.empty()) target = std::string(next);
   }
+}
+
+}  // namespace
+
+std::vector<MinuteBar> PolygonRest::minute_bars(const std::string& symbol, std::int64_t from_ms,
+                                                std::int64_t to_ms) {
+  std::vector<MinuteBar> bars;
+  std::string what = "aggregates for " + symbol;
+  auto get = [this](const std::string& t) { return get_json(t); };
+  for_each_aggregate(get, "/v2/aggs/ticker/" + symbol + "/range/1/minute/" + std::to_string(from_ms) +
+                         "/" + std::to_string(to_ms) + "?adjusted=true&sort=asc&limit=50000",
+                     10000, what, [&](dom::element r) {
+                       if (!has_number(r, "t") || !has_number(r, "o") || !has_number(r, "h") ||
+                           !has_number(r, "l") || !has_number(r, "c"))
+                         throw ProviderError(200, what + ": a bar lacks t/o/h/l/c");
+                       MinuteBar b;
+                       b.symbol = symbol;
+                       b.start_ms = static_cast<std::int64_t>(number_or(r, "t"));
+                       b.end_ms = b.start_ms + 60'000;
+                       b.open = number_or(r, "o");
+                       b.high = number_or(r, "h");
+                       b.low = number_or(r, "l");
+                       b.close = number_or(r, "c");
+                       b.volume = number_or(r, "v");
+                       if (b.start_ms >= from_ms && b.start_ms <= to_ms) bars.push_back(std::move(b));
+                     });
   std::stable_sort(bars.begin(), bars.end(),
                    [](const MinuteBar& a, const MinuteBar& b) { return a.start_ms < b.start_ms; });
   return bars;
@@ -104,25 +116,14 @@ std::string PolygonRest::aggregates_json(const std::string& symbol, int multipli
   w.begin_object().key("ticker").value(symbol).key("multiplier").value(multiplier)
       .key("timespan").value(timespan).key("results").begin_array();
   std::size_t count = 0;
-  dom::parser parser;
-  for (int page = 0; page < 100 && !target.empty(); ++page) {
-    std::string body = get_json(target);
-    dom::element root;
-    if (parser.parse(body).get(root)) throw ProviderError(200, "aggregates: malformed JSON from provider");
-    target.clear();
-    dom::array results;
-    if (!root["results"].get_array().get(results)) {
-      for (dom::element r : results) {
-        w.begin_object();
-        for (const char* k : {"t", "o", "h", "l", "c", "v", "vw", "n"})
-          if (has_number(r, k)) w.key(k).value(number_or(r, k));
-        w.end_object();
-        ++count;
-      }
-    }
-    std::string_view next;
-    if (!root["next_url"].get_string().get(next) && !next.empty()) target = std::string(next);
-  }
+  auto get = [this](const std::string& t) { return get_json(t); };
+  for_each_aggregate(get, target, 100, "aggregates for " + symbol, [&](dom::element r) {
+    w.begin_object();
+    for (const char* k : {"t", "o", "h", "l", "c", "v", "vw", "n"})
+      if (has_number(r, k)) w.key(k).value(number_or(r, k));
+    w.end_object();
+    ++count;
+  });
   w.end_array().key("resultsCount").value(count).end_object();
   return out;
 }

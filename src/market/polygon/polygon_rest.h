@@ -45,6 +45,7 @@ class PolygonRest {
 
  private:
   std::string get_json(const std::string& target);
+
   RestClient& client_;
 };
 
