@@ -134,9 +134,8 @@ bool Ledger::enqueue(Job job, std::size_t bars) {
   return true;
 }
 
-void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
-                             DocumentCallback done) {
-  DocumentJob job{std::move(doc), mode, done, false, 0};
+void Ledger::submit(DocumentJob job) {
+  DocumentCallback done = job.done;
   if (!enqueue(std::move(job), 0)) {
     DocumentOutcome out;
     out.status = DocumentOutcome::Status::Unavailable;
@@ -145,14 +144,13 @@ void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
   }
 }
 
+void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
+                             DocumentCallback done) {
+  submit({std::move(doc), mode, std::move(done), false, 0});
+}
+
 void Ledger::submit_stored_document(StoredDocument stored, DocumentCallback done) {
-  DocumentJob job{std::move(stored.document), InvalidItems::SkipItem, done, true, stored.seq};
-  if (!enqueue(std::move(job), 0)) {
-    DocumentOutcome out;
-    out.status = DocumentOutcome::Status::Unavailable;
-    out.error = "the server is shutting down";
-    done(std::move(out));
-  }
+  submit({std::move(stored.document), InvalidItems::SkipItem, std::move(done), true, stored.seq});
 }
 
 bool Ledger::submit_bars(std::vector<MinuteBar> bars) {
@@ -169,18 +167,30 @@ void Ledger::submit_document(RecommendationDocument doc) {
   });
 }
 
+namespace {
+// One waiter for one answer from the ledger thread.
+class Signal {
+ public:
+  void set() {
+    std::lock_guard lock(mutex_);
+    set_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return set_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool set_ = false;
+};
+}  // namespace
+
 void Ledger::flush() {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  auto job = FlushJob{[&] {
-    std::lock_guard lock(m);
-    done = true;
-    cv.notify_all();
-  }};
-  if (!enqueue(std::move(job), 0)) return;
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return done; });
+  Signal done;
+  if (enqueue(FlushJob{[&] { done.set(); }}, 0)) done.wait();
 }
 
 void Ledger::submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) {
@@ -189,9 +199,7 @@ void Ledger::submit_quotes(std::vector<std::pair<std::string, DailyChange>> quot
 
 std::vector<BackfillRequest> Ledger::backfill_plan() {
   std::vector<BackfillRequest> plan;
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
+  Signal done;
   auto job = InspectJob{[&](const Engine& engine) {
     std::vector<BackfillRequest> out;
     for (const auto& p : engine.open_positions()) {
@@ -203,14 +211,10 @@ std::vector<BackfillRequest> Ledger::backfill_plan() {
     }
     for (auto& r : out)
       if (auto last = engine.last_bar_start(r.symbol)) r.from_ms = std::max(r.from_ms, *last + 1);
-    std::lock_guard lock(m);
     plan = std::move(out);
-    done = true;
-    cv.notify_all();
+    done.set();
   }};
-  if (!enqueue(std::move(job), 0)) return plan;
-  std::unique_lock lock(m);
-  cv.wait(lock, [&] { return done; });
+  if (enqueue(std::move(job), 0)) done.wait();
   return plan;
 }
 

@@ -114,6 +114,7 @@ class Ledger final : public FeedSink {
     std::vector<OpenPosition> items;
   };
 
+  void submit(DocumentJob job);
   void run();
   bool recover(std::deque<Job>& jobs);
   void process(std::deque<Job>& jobs);
