@@ -5,6 +5,7 @@
 #include <optional>
 
 #include <boost/beast/http.hpp>
+#include <date/date.h>
 
 #include "core/json_writer.h"
 #include "core/render.h"
@@ -100,6 +101,15 @@ HttpResponse parameter_error(std::string_view where, std::string_view name, std:
   return ok_json(std::make_shared<const std::string>(std::move(body)), 422);
 }
 
+// A whole decimal integer in [lo, hi], nothing else.
+std::optional<int> int_in_range(const std::string& v, int lo, int hi) {
+  int parsed = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), parsed);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || parsed < lo || parsed > hi)
+    return std::nullopt;
+  return parsed;
+}
+
 // YYYY-MM-DD (as UTC midnight) or UNIX milliseconds.
 std::optional<std::int64_t> bound_ms(const std::string& v) {
   if (v.size() == 10 && v[4] == '-' && v[7] == '-') {
@@ -109,14 +119,9 @@ std::optional<std::int64_t> bound_ms(const std::string& v) {
         std::from_chars(v.data() + 8, v.data() + 10, d).ec != std::errc{})
       return std::nullopt;
     if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1970) return std::nullopt;
-    // days from civil (Howard Hinnant's algorithm)
-    y -= m <= 2;
-    const int era = y / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = static_cast<unsigned>((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
-    return days * 86'400'000;
+    auto first = date::sys_days{date::year{y} / date::month(static_cast<unsigned>(m)) / 1};
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               (first + date::days{d - 1}).time_since_epoch()).count();
   }
   std::int64_t ms = 0;
   auto r = std::from_chars(v.data(), v.data() + v.size(), ms);
@@ -137,28 +142,24 @@ void Api::get_aggregates(std::string_view symbol, std::string_view query, Respon
   bool has_from = false, has_to = false;
   if (!query.empty()) {
     for (const auto& [key, value] : parse_query_string(query)) {
-      struct {
-        const std::string& key;
-        const std::string& value;
-      } p{key, value};
-      if (p.key == "multiplier") {
-        auto r = std::from_chars(p.value.data(), p.value.data() + p.value.size(), q.multiplier);
-        if (p.value.empty() || r.ec != std::errc{} || r.ptr != p.value.data() + p.value.size() ||
-            q.multiplier < 1 || q.multiplier > 1000)
+      if (key == "multiplier") {
+        auto m = int_in_range(value, 1, 1000);
+        if (!m)
           return respond(parameter_error("query", "multiplier",
-                                         "multiplier must be an integer from 1 to 1000, got '" + p.value + "'"));
-      } else if (p.key == "timespan") {
+                                         "multiplier must be an integer from 1 to 1000, got '" + value + "'"));
+        q.multiplier = *m;
+      } else if (key == "timespan") {
         static const char* spans[] = {"minute", "hour", "day", "week", "month"};
-        if (std::find(std::begin(spans), std::end(spans), p.value) == std::end(spans))
+        if (std::find(std::begin(spans), std::end(spans), value) == std::end(spans))
           return respond(parameter_error("query", "timespan",
-                                         "timespan must be minute, hour, day, week or month, got '" + p.value + "'"));
-        q.timespan = p.value;
-      } else if (p.key == "from" || p.key == "to") {
-        if (!bound_ms(p.value))
-          return respond(parameter_error("query", p.key,
-                                         p.key + " must be YYYY-MM-DD or UNIX milliseconds, got '" + p.value + "'"));
-        (p.key == "from" ? q.from : q.to) = p.value;
-        (p.key == "from" ? has_from : has_to) = true;
+                                         "timespan must be minute, hour, day, week or month, got '" + value + "'"));
+        q.timespan = value;
+      } else if (key == "from" || key == "to") {
+        if (!bound_ms(value))
+          return respond(parameter_error("query", key,
+                                         key + " must be YYYY-MM-DD or UNIX milliseconds, got '" + value + "'"));
+        (key == "from" ? q.from : q.to) = value;
+        (key == "from" ? has_from : has_to) = true;
       }
     }
   }
@@ -200,12 +201,9 @@ HttpResponse Api::get_recommendations(std::string_view query) const {
   if (!query.empty()) {
     for (const auto& [key, v] : parse_query_string(query)) {
       if (key != "limit") continue;
-      int parsed = 0;
-      auto r = std::from_chars(v.data(), v.data() + v.size(), parsed);
-      if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || parsed < 1 ||
-          parsed > ApiViews::kMaxLimit)
-        return limit_error(v);
-      limit = parsed;
+      auto parsed = int_in_range(v, 1, ApiViews::kMaxLimit);
+      if (!parsed) return limit_error(v);
+      limit = *parsed;
     }
   }
   return ok_json(views_.recommendations(limit));
