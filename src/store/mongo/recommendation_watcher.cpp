@@ -80,23 +80,37 @@ bool RecommendationWatcher::load_state(Bson& resume_token, bson_oid_t& last_id, 
   return true;
 }
 
-bool RecommendationWatcher::save_state(const bson_t* resume_token, const bson_oid_t* last_id) {
+bool RecommendationWatcher::update_state(const bson_t* update) {
   Lease client(store_.pool());
   auto coll = client.collection(store_.database().c_str(), kStateCollection);
-  Doc filter, update, opts;
+  Doc filter, opts;
   BSON_APPEND_UTF8(filter.get(), "_id", kStateId);
+  BSON_APPEND_BOOL(opts.get(), "upsert", true);
+  bson_error_t error;
+  if (!mongoc_collection_update_one(coll.get(), filter.get(), update, opts.get(), nullptr, &error)) {
+    log::warn("watcher", std::string("cannot save the watcher state: ") + error.message);
+    return false;
+  }
+  return true;
+}
+
+bool RecommendationWatcher::save_state(const bson_t* resume_token, const bson_oid_t* last_id) {
+  Doc update;
   bson_t set;
   BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
   if (resume_token) BSON_APPEND_DOCUMENT(&set, "resume_token", resume_token);
   if (last_id) BSON_APPEND_OID(&set, "last_id", last_id);
   bson_append_document_end(update.get(), &set);
-  BSON_APPEND_BOOL(opts.get(), "upsert", true);
-  bson_error_t error;
-  if (!mongoc_collection_update_one(coll.get(), filter.get(), update.get(), opts.get(), nullptr, &error)) {
-    log::warn("watcher", std::string("cannot save the watcher state: ") + error.message);
-    return false;
-  }
-  return true;
+  return update_state(update.get());
+}
+
+bool RecommendationWatcher::forget_resume_token() {
+  Doc update;
+  bson_t unset;
+  BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$unset", &unset);
+  BSON_APPEND_UTF8(&unset, "resume_token", "");
+  bson_append_document_end(update.get(), &unset);
+  return update_state(update.get());
 }
 
 // Hands one `recommendations` document to the ledger; false when it could not
@@ -217,15 +231,7 @@ void RecommendationWatcher::run_change_stream() {
       if (token) {
         log::warn("watcher", std::string("cannot resume the change stream (") + error.message +
                                  "); handing over every stored document again");
-        Lease c2(store_.pool());
-        auto state = c2.collection(store_.database().c_str(), kStateCollection);
-        Doc filter, update;
-        BSON_APPEND_UTF8(filter.get(), "_id", kStateId);
-        bson_t unset;
-        BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$unset", &unset);
-        BSON_APPEND_UTF8(&unset, "resume_token", "");
-        bson_append_document_end(update.get(), &unset);
-        mongoc_collection_update_one(state.get(), filter.get(), update.get(), nullptr, nullptr, nullptr);
+        forget_resume_token();
         continue;
       }
       {

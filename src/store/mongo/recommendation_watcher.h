@@ -42,7 +42,9 @@ class RecommendationWatcher {
   void run_polling();
   bool catch_up(const bson_t* after_id_filter);
   bool handle(const bson_t* document);
+  bool update_state(const bson_t* update);  // upserts the qc_watcher document
   bool save_state(const bson_t* resume_token, const bson_oid_t* last_id);
+  bool forget_resume_token();
   bool load_state(mongo::Bson& resume_token, bson_oid_t& last_id, bool& has_last_id);
   bool wait(std::chrono::milliseconds d);
 
