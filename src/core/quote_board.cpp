@@ -1,6 +1,5 @@
 #include "core/quote_board.h"
 
-#include <cmath>
 
 #include "core/ny_time.h"
 
