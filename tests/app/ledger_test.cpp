@@ -3,6 +3,8 @@
 // (SPEC §4.4, §6.3; docs/decisions.md "HTTP").
 #include <gtest/gtest.h>
 
+#include "minute_bars.h"
+
 #include <chrono>
 #include <thread>
 
@@ -50,7 +52,8 @@ using qc::MinuteBar;
 using qc::RecommendationDocument;
 using Status = qc::DocumentOutcome::Status;
 
-constexpr std::int64_t kT0 = 1626101940;  // "2021-07-12 10:59:00" New York (EDT)
+using qc::testing::bar;
+using qc::testing::kT0;
 
 class TempDir : public qc::testing::TempDir {
  public:
@@ -73,18 +76,6 @@ RecommendationDocument doc_b() {
   return d;
 }
 
-MinuteBar bar(std::string sym, double o, double h, double l, double c, std::int64_t minute) {
-  MinuteBar b;
-  b.symbol = std::move(sym);
-  b.open = o;
-  b.high = h;
-  b.low = l;
-  b.close = c;
-  b.volume = 100;
-  b.start_ms = (kT0 + 60 * minute) * 1000;
-  b.end_ms = b.start_ms + 60000;
-  return b;
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -2,6 +2,8 @@
 // symbol) and continuing gives the same result as a run without the restart.
 #include <gtest/gtest.h>
 
+#include "minute_bars.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,20 +19,9 @@ using qc::InvalidItems;
 using qc::MinuteBar;
 using qc::RecommendationDocument;
 
-constexpr std::int64_t kT0 = 1626101940;  // "2021-07-12 10:59:00" EDT
+using qc::testing::bar;
+using qc::testing::kT0;
 
-MinuteBar bar(std::string sym, double o, double h, double l, double c, std::int64_t minute) {
-  MinuteBar b;
-  b.symbol = std::move(sym);
-  b.open = o;
-  b.high = h;
-  b.low = l;
-  b.close = c;
-  b.volume = 100;
-  b.start_ms = (kT0 + 60 * minute) * 1000;
-  b.end_ms = b.start_ms + 60000;
-  return b;
-}
 
 std::vector<RecommendationDocument> documents() {
   RecommendationDocument a;
