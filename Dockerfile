@@ -70,8 +70,10 @@ RUN groupadd --system --gid 10001 quantcrunch \
  && chown quantcrunch:quantcrunch /app/data \
  && chmod 0750 /app/data
 
+# MONGOC_DISABLE_SHM: no per-process counters file in /dev/shm (docs/decisions.md).
 ENV QC_DOCS_DIR=/app/docs \
-    QC_DATA_DIR=/app/data
+    QC_DATA_DIR=/app/data \
+    MONGOC_DISABLE_SHM=1
 # SQLite file (embedded default) and local state. Unused when MONGO_ATLAS_URI is set.
 VOLUME ["/app/data"]
 

@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQC_BUILD_TESTS=OFF -DQC_BUILD_BENCH=OFF
+# No libmongoc counters file in /dev/shm (docs/decisions.md, "MongoDB").
+export MONGOC_DISABLE_SHM=${MONGOC_DISABLE_SHM:-1}
 exec ./build/quantcrunch serve "$@"

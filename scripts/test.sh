@@ -13,6 +13,8 @@ scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQC_BUILD_BENCH=OFF
 echo "== build (AddressSanitizer + UBSan)"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DQC_SANITIZE=ON -DQC_BUILD_BENCH=OFF
 
+# No libmongoc counters file per test process in /dev/shm (docs/decisions.md).
+export MONGOC_DISABLE_SHM=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== tests under AddressSanitizer + UBSan"

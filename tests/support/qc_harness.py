@@ -91,6 +91,10 @@ def swagger_bundle_available():
 def clean_env(extra=None):
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
     env.pop("QC_BIN", None)
+    # As in the Dockerfile: libmongoc's shared-memory counters file would be
+    # left in /dev/shm by every SIGKILL'd server, and a later process reusing
+    # that pid prints a warning before main() (see docs/decisions.md).
+    env.setdefault("MONGOC_DISABLE_SHM", "1")
     if extra:
         for k, v in extra.items():
             if v is None:
