@@ -42,6 +42,7 @@ FROM debian:12-slim AS runtime
 #   libssl.so.3, libcrypto.so.3 -> libssl3
 #   libhiredis.so.0.14 -> libhiredis0.14 (the Redis cache, src/cache/redis; CMake
 #   links it through pkg-config hiredis)
+#   libspdlog.so.1.10 -> libspdlog1.10, libfmt.so.9 -> libfmt9 (src/log)
 # libstdc++6, libgcc-s1 and libc6 are already in debian:12-slim.
 # tzdata: America/New_York rules for libdate-tz (SPEC 6.1).
 # ca-certificates: TLS to Polygon (https/wss) and to MongoDB Atlas.
@@ -51,9 +52,11 @@ RUN apt-get update \
       libboost-url1.81.0 \
       libbson-1.0-0 \
       libdate-tz3 \
+      libfmt9 \
       libhiredis0.14 \
       libmongoc-1.0-0 \
       libsimdjson14 \
+      libspdlog1.10 \
       libsqlite3-0 \
       libssl3 \
       tzdata \

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what QuantCrunch needs to build, test and run on Debian 12:
+# Installs what QuantCrunch needs to build and run on Debian 12 (with --test:
+# also what the tests need):
 # Debian packages (apt-get, as root or through sudo) and the Swagger UI assets
 # (npm ci, from package-lock.json). Idempotent: when everything is present it
 # only checks and returns in about a second.
@@ -12,14 +13,23 @@ PACKAGES=(
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libhowardhinnant-date-dev libsimdjson-dev tzdata
-  libmongoc-dev libbson-dev libhiredis-dev
-  # tests and benchmarks
-  libgtest-dev libbenchmark-dev python3 wrk curl
-  # real Redis for the cache tests; MongoDB wire-protocol stand-in deps
-  redis-server python3-pymongo python3-mongomock
-  # front-end assets (Swagger UI) come from npm
+  libmongoc-dev libbson-dev libhiredis-dev libspdlog-dev libcli11-dev
+  # the test suite is built by default (scripts/run.sh turns it off, but CMake
+  # still looks for GoogleTest when configuring a tree that builds it)
+  libgtest-dev libbenchmark-dev python3
+  # front-end assets (Swagger UI, playwright-core) come from npm
   nodejs npm
 )
+# Only for `setup.sh --test` (scripts/test.sh): real servers and a browser.
+TEST_PACKAGES=(
+  wrk curl
+  # real Redis for the cache tests; MongoDB wire-protocol stand-in deps
+  redis-server python3-pymongo python3-mongomock
+  # browser tests: Debian's Chromium, driven by npm playwright-core (which
+  # never downloads a browser of its own)
+  chromium
+)
+if [[ ${1:-} == --test ]]; then PACKAGES+=("${TEST_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -45,11 +55,12 @@ else
   echo "setup: Debian packages present"
 fi
 
-# Swagger UI assets for /docs, pinned by package-lock.json.
+# Swagger UI assets for /docs and playwright-core for the browser tests,
+# pinned by package-lock.json.
 if [[ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ||
       package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "setup: installing Swagger UI assets (npm ci)"
+  echo "setup: installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 else
-  echo "setup: Swagger UI assets present"
+  echo "setup: npm packages present"
 fi

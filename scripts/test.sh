@@ -6,7 +6,7 @@
 #     tests and the HTTP integration tests against the instrumented server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 
 echo "== build (RelWithDebInfo)"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQC_BUILD_BENCH=OFF

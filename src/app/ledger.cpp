@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "core/ny_time.h"
 #include "core/render.h"
 

@@ -10,7 +10,8 @@
 #include <thread>
 
 #include "app/ledger.h"
-#include "app/log.h"
+#include "log/log.h"
+#include "log/redact.h"
 #include "cache/memory/memory_cache.h"
 #include "cache/redis/redis_cache.h"
 #include "cache/redis/redis_url.h"
@@ -57,9 +58,10 @@ IngestReply to_reply(DocumentOutcome o) {
 }  // namespace
 
 int run_serve(const ServeConfig& config) {
-  log::Level level;
-  if (log::parse_level(config.log_level, level)) log::set_level(level);
-  log::set_json(config.log_format == "json");
+  log::Options log_options;
+  log::parse_level(config.log_level, log_options.level);
+  log_options.json = config.log_format == "json";
+  log::configure(log_options);
 
 
   // Database
@@ -206,7 +208,7 @@ int run_serve(const ServeConfig& config) {
     retry.max_attempts = 3;
     proxy = std::make_unique<PolygonProxy>(config.polygon_api_url, config.polygon_api_key, retry);
     log::info("startup", "charts: /api/aggregates and /api/marketstatus proxied to " +
-                             log::redact_uri(config.polygon_api_url));
+                             redact_uri(config.polygon_api_url));
   } else {
     log::info("startup", "charts: /api/aggregates and /api/marketstatus answer 503 (no POLYGON_API_KEY)");
   }
@@ -390,6 +392,7 @@ int run_serve(const ServeConfig& config) {
   if (watcher) watcher->stop();
   feed->stop();
   ledger->stop();
+  log::flush_suppressed();
   if (exit_code != 0) {
     log::error("shutdown", "stopped because of a fatal market-data configuration error");
     return exit_code;

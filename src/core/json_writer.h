@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "text/json_string.h"
+
 namespace qc {
 
 class JsonWriter {
@@ -31,7 +33,6 @@ class JsonWriter {
   bool need_comma_ = false;
 };
 
-void append_json_string(std::string& out, std::string_view s);
 void append_json_number(std::string& out, double d);
 
 }  // namespace qc

@@ -11,7 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "core/json_writer.h"
 
 namespace qc {

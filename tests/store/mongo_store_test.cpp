@@ -41,7 +41,7 @@
 #include <vector>
 
 #include "app/ledger.h"
-#include "app/log.h"
+#include "log/log.h"
 #include "cache/memory/memory_cache.h"
 #include "http/api_views.h"
 #include "store/mongo/bson_codec.h"

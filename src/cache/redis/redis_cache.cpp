@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "app/log.h"
+#include "log/log.h"
 
 namespace qc {
 namespace {

@@ -1,12 +1,15 @@
 // REDIS_URL / REDIS_HOST parsing. Invariant: no string built here for a
 // message contains the user info of the URL as given; messages quote the URL
-// through redact_for_message() or name the faulty part only.
+// through redact_uri() or name the faulty part only.
 #include "cache/redis/redis_url.h"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <limits>
+
+#include "log/redact.h"
+#include "text/percent.h"
 
 namespace qc {
 namespace {
@@ -23,49 +26,6 @@ std::string_view trim(std::string_view s) {
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// Everything before the last '@' is user info (a password may itself contain
-// '@', '/', '?' or ':' when not percent-encoded); it is replaced by
-// "user:***" or "***" so that no part of a password is ever quoted.
-std::string redact_for_message(std::string_view url) {
-  auto at = url.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  auto scheme = url.find("://");
-  std::size_t start = (scheme != std::string_view::npos && scheme < at) ? scheme + 3 : 0;
-  auto info = url.substr(start, at - start);
-  auto colon = info.find(':');
-  std::string out(url.substr(0, start));
-  if (colon != std::string_view::npos)
-    out += std::string(info.substr(0, colon)) + ":***";
-  else
-    out += "***";
-  out += url.substr(at);
-  return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
   return out;
 }
 
@@ -104,7 +64,7 @@ RedisEndpoint parse_redis_url(std::string_view input) {
   const std::string_view url = trim(input);
   if (url.empty()) throw RedisUrlError("REDIS_URL is empty; expected " + std::string(kShape));
   auto fail = [&](const std::string& why) -> RedisUrlError {
-    return RedisUrlError("REDIS_URL '" + redact_for_message(url) + "': " + why);
+    return RedisUrlError("REDIS_URL '" + redact_uri(url) + "': " + why);
   };
 
   auto sep = url.find("://");
@@ -203,7 +163,7 @@ RedisEndpoint parse_redis_url(std::string_view input) {
 RedisEndpoint parse_redis_host(std::string_view input) {
   std::string_view host = trim(input);
   auto fail = [&](const std::string& why) -> RedisUrlError {
-    return RedisUrlError("REDIS_HOST '" + redact_for_message(host) + "': " + why);
+    return RedisUrlError("REDIS_HOST '" + redact_uri(host) + "': " + why);
   };
   if (host.empty()) throw RedisUrlError("REDIS_HOST is empty; expected a host name or address");
   if (host.find("://") != std::string_view::npos || host.find('@') != std::string_view::npos)

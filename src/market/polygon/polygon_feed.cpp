@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "core/ny_time.h"
 #include "market/bar_parser.h"
 #include "market/polygon/endpoint.h"

@@ -3,7 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <optional>
 
-#include "app/log.h"
+#include "log/log.h"
 
 namespace qc {
 

@@ -18,7 +18,8 @@
 
 #include <simdjson.h>
 
-#include "app/log.h"
+#include "log/log.h"
+#include "log/redact.h"
 #include "market/polygon/endpoint.h"
 #include "market/polygon/rest_client.h"
 
@@ -72,7 +73,7 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
       if (e["ev"].get_string().get(ev) || ev != "status") continue;
       if (e["status"].get_string().get(status)) continue;
       if (e["message"].get_string().get(message)) message = "";
-      std::string msg = redact_key(std::string(message), o.api_key);
+      std::string msg = redact_secret(std::string(message), o.api_key);
       if (status == "connected" || status == "success") {
         log::debug("polygon", "status " + std::string(status) + ": " + msg);
       } else if (status == "auth_success") {
@@ -203,9 +204,9 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
         co_await session(authenticated);
         if (fatal.empty()) error = "connection closed";
       } catch (const boost::system::system_error& e) {
-        error = redact_key(e.code().message(), o.api_key);
+        error = redact_secret(e.code().message(), o.api_key);
       } catch (const std::exception& e) {
-        error = redact_key(e.what(), o.api_key);
+        error = redact_secret(e.what(), o.api_key);
       }
       if (stopping) co_return;
       if (!fatal.empty()) {

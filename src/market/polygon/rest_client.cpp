@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 
+#include "log/redact.h"
 #include "market/polygon/endpoint.h"
 
 namespace qc {
@@ -22,12 +23,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-std::string redact_key(std::string text, const std::string& key) {
-  if (key.empty()) return text;
-  for (std::size_t pos; (pos = text.find(key)) != std::string::npos;) text.replace(pos, key.size(), "***");
-  return text;
-}
 
 struct RestClient::Impl {
   asio::ssl::context ssl{asio::ssl::context::tls_client};
@@ -80,7 +75,7 @@ RestResult RestClient::get_once(const std::string& url) {
   RestResult result;
   auto ep = parse_endpoint(url);
   if (!ep) {
-    result.error = "invalid URL " + redact_key(url, api_key_);
+    result.error = "invalid URL " + redact_secret(url, api_key_);
     return result;
   }
   Exchange x;
@@ -128,7 +123,7 @@ RestResult RestClient::get_once(const std::string& url) {
   asio::co_spawn(ioc, run(), asio::detached);
   ioc.run();
   if (!error.empty()) {
-    result.error = ep->origin() + ": " + redact_key(error, api_key_);
+    result.error = ep->origin() + ": " + redact_secret(error, api_key_);
     return result;
   }
   result.status = static_cast<int>(x.response.result_int());
@@ -136,7 +131,7 @@ RestResult RestClient::get_once(const std::string& url) {
   if (!result.ok()) {
     // Polygon error bodies: {"status","request_id","error"|"message"}.
     std::string snippet = result.body.substr(0, 300);
-    result.error = "HTTP " + std::to_string(result.status) + ": " + redact_key(snippet, api_key_);
+    result.error = "HTTP " + std::to_string(result.status) + ": " + redact_secret(snippet, api_key_);
   }
   if (!x.retry_after.empty()) result.error += " (Retry-After: " + x.retry_after + ")";
   return result;

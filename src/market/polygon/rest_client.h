@@ -48,7 +48,5 @@ class RestClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// "…?apiKey=SECRET&…" -> "…?apiKey=***&…"; also masks the key itself anywhere.
-std::string redact_key(std::string text, const std::string& key);
 
 }  // namespace qc

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-#include "app/log.h"
+#include "log/log.h"
 #include "core/ny_time.h"
 
 namespace qc {

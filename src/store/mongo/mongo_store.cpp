@@ -4,7 +4,8 @@
 #include <mutex>
 #include <set>
 
-#include "app/log.h"
+#include "log/log.h"
+#include "log/redact.h"
 #include "core/performance_book.h"
 #include "store/mongo/bson_codec.h"
 
@@ -97,13 +98,13 @@ struct TxnContext {
 }  // namespace
 
 MongoStore::MongoStore(const std::string& uri, std::string database)
-    : database_(std::move(database)), location_(log::redact_uri(uri)) {
+    : database_(std::move(database)), location_(redact_uri(uri)) {
   ensure_driver();
   bson_error_t error;
   uri_.reset(mongoc_uri_new_with_error(uri.c_str(), &error));
   if (!uri_)
     throw StoreError("MONGO_ATLAS_URI is not a valid MongoDB URI (" + location_ + "): " +
-                     log::redact_uri(message_of(error)));
+                     redact_uri(message_of(error)));
   if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
     mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
   if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS))

@@ -1,6 +1,6 @@
 #include "store/mongo/recommendation_watcher.h"
 
-#include "app/log.h"
+#include "log/log.h"
 #include "store/mongo/bson_codec.h"
 
 namespace qc {
