@@ -1,6 +1,7 @@
 #include "http/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -74,6 +75,30 @@ HttpResponse limit_error(std::string_view given) {
   w.key("loc").begin_array().value("query").value("limit").end_array();
   w.key("msg").value(msg).end_object().end_array().end_object();
   return ok_json(std::make_shared<const std::string>(std::move(body)), 422);
+}
+
+// The Access-Control-Request-Headers of a preflight, when it is a plain
+// comma-separated list of header names (RFC 9110 tokens); else empty.
+std::string requested_headers(std::string_view asked) {
+  auto token_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  };
+  std::string out;
+  std::size_t i = 0;
+  while (i < asked.size()) {
+    while (i < asked.size() && (asked[i] == ' ' || asked[i] == '\t' || asked[i] == ',')) ++i;
+    std::size_t start = i;
+    while (i < asked.size() && token_char(asked[i])) ++i;
+    if (i == start) {
+      if (i < asked.size()) return {};  // not a header name
+      break;
+    }
+    if (!out.empty()) out += ", ";
+    out.append(asked.substr(start, i - start));
+    while (i < asked.size() && (asked[i] == ' ' || asked[i] == '\t')) ++i;
+    if (i < asked.size() && asked[i] != ',') return {};
+  }
+  return out;
 }
 
 HttpResponse method_not_allowed(std::string allow) {
@@ -236,11 +261,17 @@ void Api::route(HttpRequest& request, Respond respond) const {
   auto method = request.method();
 
   if (method == http::verb::options) {
+    // Preflight: allow whatever request headers the page asks for, as the
+    // earlier service did (its front end sends X-Custom-Header); the origin
+    // policy is applied by decorate() like on every response.
     HttpResponse r;
     r.status = 204;
-    r.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
-                 {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
-                 {"Access-Control-Max-Age", "600"}};
+    std::string headers = requested_headers(request[http::field::access_control_request_headers]);
+    if (headers.empty()) headers = "Authorization, Content-Type";
+    r.headers = {{"Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS"},
+                 {"Access-Control-Allow-Headers", std::move(headers)},
+                 {"Access-Control-Max-Age", "600"},
+                 {"Vary", "Access-Control-Request-Headers"}};
     return respond(std::move(r));
   }
   bool get = method == http::verb::get;

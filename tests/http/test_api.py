@@ -377,6 +377,34 @@ class ProtocolTest(ApiTestCase):
         self.assertIn("authorization", allowed)
         self.assertIn("content-type", allowed)
 
+    def test_preflight_allows_arbitrary_requested_headers(self):
+        # The earlier front end's axios client sends X-Custom-Header on every
+        # call; the earlier service allowed any request header.
+        for env in ({}, {"QC_CORS_ORIGINS": "https://app.example"}):
+            with self.subTest(env=env):
+                s = self.server(env=env)
+                status, headers, _ = s.request_raw("OPTIONS", "/api/tickerlist", headers={
+                    "Origin": "https://app.example",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "x-custom-header, X-Requested-With,accept"})
+                self.assertEqual(status, 204)
+                allowed = [x.strip().lower() for x in
+                           (headers.get("Access-Control-Allow-Headers") or "").split(",")]
+                for name in ("x-custom-header", "x-requested-with", "accept"):
+                    self.assertIn(name, allowed)
+                self.assertIn(headers.get("Access-Control-Allow-Origin"), ("*", "https://app.example"))
+
+    def test_preflight_with_a_malformed_header_list_echoes_nothing_of_it(self):
+        s = self.server()
+        status, headers, _ = s.request_raw("OPTIONS", "/api/tickerlist", headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-ok, bad header\"value"})
+        self.assertEqual(status, 204)
+        allowed = (headers.get("Access-Control-Allow-Headers") or "").lower()
+        self.assertNotIn("bad", allowed)
+        self.assertNotIn("x-ok", allowed)
+
     def test_cors_header_on_every_response(self):
         s = self.server()
         cases = [("GET", "/api/tickerlist", 200), ("GET", "/api/recommendations", 200),
