@@ -40,6 +40,7 @@ struct ServeConfig {
   std::uint64_t sim_seed = 20210712;
   std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
   int http_threads = 2;
+  int max_connections = 0;  // 0: derived from the open-file limit
   int snapshot_seconds = 15;         // ticker snapshot refresh (Polygon)
   int stale_seconds = 180;           // replace a silent websocket during market hours
   int backoff_ms = 500;              // first reconnect delay, doubles up to max

@@ -1,55 +1,109 @@
 #include "app/ledger.h"
 
 #include <algorithm>
-#include <thread>
+#include <unordered_set>
 
-#include "log/log.h"
 #include "core/ny_time.h"
 #include "core/render.h"
+#include "log/log.h"
 
 namespace qc {
 namespace {
-constexpr std::size_t kMaxQueuedBars = 1 << 16;
+
 constexpr auto kTickerlistInterval = std::chrono::milliseconds(200);
+constexpr auto kRebuildRetry = std::chrono::seconds(1);
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One waiter for one answer from the ledger thread.
+template <class T>
+class Answer {
+ public:
+  void set(T value) {
+    std::lock_guard lock(mutex_);
+    value_ = std::move(value);
+    cv_.notify_all();
+  }
+  T wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return value_.has_value(); });
+    return std::move(*value_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+};
+
 }  // namespace
 
-Ledger::Ledger(Store& store, Cache& cache, ApiViews& views)
-    : store_(store), cache_(cache), views_(views) {
+Ledger::Ledger(Store& store, Cache& cache, ApiViews& views, LedgerOptions options)
+    : store_(store), cache_(cache), views_(views), options_(options) {
   rebuild_from_store();
+  last_write_ = Clock::now();
+  health_.since = health_.last_success = unix_now();
   thread_ = std::thread([this] { run(); });
 }
 
 Ledger::~Ledger() { stop(); }
 
-void Ledger::stop() {
+void Ledger::begin_stop() {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
+    if (!stopping_) {
+      stopping_ = true;
+      stop_asked_ = Clock::now();
+    }
   }
   wake_.notify_all();
   room_.notify_all();
-  if (thread_.joinable()) thread_.join();
+}
+
+StopReport Ledger::stop() {
+  begin_stop();
+  {
+    std::unique_lock lock(mutex_);
+    // One caller joins; the others wait for it.
+    if (thread_.joinable() && !stopped_ && std::this_thread::get_id() != thread_.get_id()) {
+      if (joining_) {
+        room_.wait(lock, [&] { return stopped_; });
+      } else {
+        joining_ = true;
+        lock.unlock();
+        thread_.join();
+        lock.lock();
+        stopped_ = true;
+        room_.notify_all();
+      }
+    }
+    return stop_report_;
+  }
 }
 
 void Ledger::rebuild_from_store() {
   StoredState state = store_.load();
-  engine_ = Engine(state.tickers);
-  quotes_ = QuoteBoard();
+  Engine engine(state.tickers);
   // Closed first: a position found both closed and still open (a crash
   // between two writes of a store without transactions) is closed.
-  for (const auto& c : state.closed_positions) engine_.restore_closed(c);
-  for (const auto& p : state.open_positions) engine_.restore_open(p);
-  for (const auto& [symbol, start] : state.last_bars) engine_.restore_last_bar(symbol, start);
-  known_documents_.clear();
-  documents_.clear();
+  for (const auto& c : state.closed_positions) engine.restore_closed(c);
+  for (const auto& p : state.open_positions) engine.restore_open(p);
+  for (const auto& [symbol, start] : state.last_bars) engine.restore_last_bar(symbol, start);
+  RecommendationBook documents;
+  auto tracked = [&engine](std::string_view s) { return engine.is_tracked(s); };
   for (auto& stored : state.documents) {
     // The algorithm may insert the same document twice: list it once.
-    if (!known_documents_.insert(canonical_json(stored.document)).second) continue;
+    if (!documents.remember(canonical_json(stored.document))) continue;
     auto ts = parse_new_york_time(stored.document.us_date, stored.document.sg_date);
     if (!ts) continue;
-    add_document_entry({*ts, stored.seq, valid_positions(stored.document, *ts)});
+    documents.list({*ts, stored.seq, described_positions(stored.document, *ts, tracked)});
   }
+  engine_ = std::move(engine);
+  documents_ = std::move(documents);
+  quotes_ = QuoteBoard();
   {
     std::lock_guard lock(counters_mutex_);
     counters_.documents = state.documents.size();
@@ -64,36 +118,28 @@ void Ledger::rebuild_from_store() {
   sync_cache();
 }
 
-std::vector<OpenPosition> Ledger::valid_positions(const RecommendationDocument& doc,
-                                                  std::int64_t ts) const {
-  std::vector<OpenPosition> out;
-  for (std::size_t i = 0; i < doc.items.size(); ++i) {
-    if (validate_item(doc.items[i], static_cast<int>(i),
-                      [this](std::string_view s) { return engine_.is_tracked(s); }))
-      continue;
-    out.push_back(position_for(doc.items[i], ts));
+std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,
+                                               const std::vector<OpenPosition>& opened) const {
+  std::vector<ItemOutcome> out;
+  auto tracked = [this](std::string_view s) { return engine_.is_tracked(s); };
+  for (auto& p : described_positions(doc, ts, tracked)) {
+    bool new_now = std::find(opened.begin(), opened.end(), p) != opened.end();
+    if (!new_now) {
+      if (auto held = engine_.held(p.symbol, p.open_timestamp)) {
+        out.push_back({std::move(held->position), held->state == HeldPosition::State::Open
+                                                      ? ItemOutcome::State::AlreadyOpen
+                                                      : ItemOutcome::State::Closed});
+        continue;
+      }
+    }
+    out.push_back({std::move(p), ItemOutcome::State::Opened});
   }
   return out;
 }
 
-void Ledger::add_document_entry(DocumentEntry entry) {
-  // Newest first: by open time descending, then later insertion first.
-  auto pos = std::find_if(documents_.begin(), documents_.end(), [&](const DocumentEntry& d) {
-    return d.open_timestamp < entry.open_timestamp ||
-           (d.open_timestamp == entry.open_timestamp && d.seq < entry.seq);
-  });
-  documents_.insert(pos, std::move(entry));
-}
-
 void Ledger::publish_recommendations() {
   std::vector<std::string> items;
-  for (const auto& d : documents_) {
-    for (const auto& p : d.items) {
-      if (items.size() >= static_cast<std::size_t>(ApiViews::kMaxLimit)) break;
-      items.push_back(render_open_position(p));
-    }
-    if (items.size() >= static_cast<std::size_t>(ApiViews::kMaxLimit)) break;
-  }
+  for (const auto& p : documents_.latest(ApiViews::kMaxLimit)) items.push_back(render_open_position(p));
   views_.publish_recommendations(std::move(items));
 }
 
@@ -102,7 +148,7 @@ void Ledger::publish_performance() { views_.publish_performance(render_performan
 void Ledger::publish_tickerlist() {
   views_.publish_tickerlist(render_tickerlist(engine_.tickers(), quotes_, market_open_.load()));
   quotes_dirty_ = false;
-  last_tickerlist_publish_ = std::chrono::steady_clock::now();
+  last_tickerlist_publish_ = Clock::now();
 }
 
 void Ledger::sync_cache() {
@@ -123,9 +169,38 @@ void Ledger::sync_cache() {
   }
 }
 
-bool Ledger::enqueue(Job job, std::size_t bars) {
+void Ledger::set_write_health(bool ok, const std::string& reason) {
+  std::lock_guard lock(counters_mutex_);
+  auto now = unix_now();
+  if (ok) health_.last_success = now;
+  if (health_.ok != ok) {
+    health_.since = now;
+    if (ok) log::info("ledger", "writes work again: the database accepted a commit");
+  }
+  health_.ok = ok;
+  health_.reason = ok ? std::string() : reason;
+}
+
+void Ledger::set_held_bars(std::size_t n) {
+  {
+    std::lock_guard lock(mutex_);
+    held_bars_ = n;
+  }
+  room_.notify_all();
+}
+
+void Ledger::refuse(DocumentCallback& done, std::string why) {
+  DocumentOutcome out;
+  out.status = DocumentOutcome::Status::Unavailable;
+  out.error = std::move(why);
+  done(std::move(out));
+}
+
+bool Ledger::enqueue_bars(Job job, std::size_t bars) {
   std::unique_lock lock(mutex_);
-  room_.wait(lock, [&] { return stopping_ || bars == 0 || queued_bars_ < kMaxQueuedBars; });
+  room_.wait(lock, [&] {
+    return stopping_ || bars == 0 || queued_bars_ + held_bars_ < options_.max_backlog_bars;
+  });
   if (stopping_) return false;
   queue_.push_back(std::move(job));
   queued_bars_ += bars;
@@ -135,28 +210,43 @@ bool Ledger::enqueue(Job job, std::size_t bars) {
 }
 
 void Ledger::submit(DocumentJob job) {
-  DocumentCallback done = job.done;
-  if (!enqueue(std::move(job), 0)) {
-    DocumentOutcome out;
-    out.status = DocumentOutcome::Status::Unavailable;
-    out.error = "the server is shutting down";
-    done(std::move(out));
+  std::string refused;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      refused = "the server is shutting down; nothing was stored";
+    } else if (queued_documents_ >= options_.max_queued_documents) {
+      refused = "the server is busy (" + std::to_string(queued_documents_) +
+                " writes waiting for the database); nothing was stored, try again shortly";
+    } else {
+      job.deadline = Clock::now() + options_.document_deadline;
+      queue_.push_back(std::move(job));
+      ++queued_documents_;
+    }
   }
+  if (refused.empty()) {
+    wake_.notify_one();
+    return;
+  }
+  {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.documents_unavailable;
+  }
+  refuse(job.done, std::move(refused));
 }
 
-void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode,
-                             DocumentCallback done) {
-  submit({std::move(doc), mode, std::move(done), false, 0});
+void Ledger::submit_document(RecommendationDocument doc, InvalidItems mode, DocumentCallback done) {
+  submit({std::move(doc), mode, std::move(done), {}, false, 0});
 }
 
 void Ledger::submit_stored_document(StoredDocument stored, DocumentCallback done) {
-  submit({std::move(stored.document), InvalidItems::SkipItem, std::move(done), true, stored.seq});
+  submit({std::move(stored.document), InvalidItems::SkipItem, std::move(done), {}, true, stored.seq});
 }
 
 bool Ledger::submit_bars(std::vector<MinuteBar> bars) {
   if (bars.empty()) return true;
   std::size_t n = bars.size();
-  return enqueue(BarsJob{std::move(bars)}, n);
+  return enqueue_bars(BarsJob{std::move(bars)}, n);
 }
 
 void Ledger::submit_document(RecommendationDocument doc) {
@@ -167,40 +257,19 @@ void Ledger::submit_document(RecommendationDocument doc) {
   });
 }
 
-namespace {
-// One waiter for one answer from the ledger thread.
-class Signal {
- public:
-  void set() {
-    std::lock_guard lock(mutex_);
-    set_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return set_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool set_ = false;
-};
-}  // namespace
-
-void Ledger::flush() {
-  Signal done;
-  if (enqueue(FlushJob{[&] { done.set(); }}, 0)) done.wait();
+bool Ledger::flush() {
+  auto answer = std::make_shared<Answer<bool>>();
+  if (!enqueue_bars(FlushJob{[answer](bool durable) { answer->set(durable); }}, 0)) return false;
+  return answer->wait();
 }
 
 void Ledger::submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) {
-  enqueue(QuotesJob{std::move(quotes)}, 0);
+  enqueue_bars(QuotesJob{std::move(quotes)}, 0);
 }
 
 std::vector<BackfillRequest> Ledger::backfill_plan() {
-  std::vector<BackfillRequest> plan;
-  Signal done;
-  auto job = InspectJob{[&](const Engine& engine) {
+  auto answer = std::make_shared<Answer<std::vector<BackfillRequest>>>();
+  auto job = InspectJob{[answer](const Engine& engine) {
     std::vector<BackfillRequest> out;
     for (const auto& p : engine.open_positions()) {
       auto it = std::find_if(out.begin(), out.end(),
@@ -211,11 +280,10 @@ std::vector<BackfillRequest> Ledger::backfill_plan() {
     }
     for (auto& r : out)
       if (auto last = engine.last_bar_start(r.symbol)) r.from_ms = std::max(r.from_ms, *last + 1);
-    plan = std::move(out);
-    done.set();
+    answer->set(std::move(out));
   }};
-  if (enqueue(std::move(job), 0)) done.wait();
-  return plan;
+  if (!enqueue_bars(std::move(job), 0)) return {};
+  return answer->wait();
 }
 
 void Ledger::set_market_open(bool open) {
@@ -226,8 +294,22 @@ void Ledger::set_market_open(bool open) {
 }
 
 LedgerCounters Ledger::counters() const {
+  std::size_t bars, documents;
+  {
+    std::lock_guard lock(mutex_);
+    bars = queued_bars_ + held_bars_;
+    documents = queued_documents_;
+  }
   std::lock_guard lock(counters_mutex_);
-  return counters_;
+  LedgerCounters c = counters_;
+  c.queued_bars = bars;
+  c.queued_documents = documents;
+  return c;
+}
+
+WriteHealth Ledger::write_health() const {
+  std::lock_guard lock(counters_mutex_);
+  return health_;
 }
 
 std::vector<Ticker> Ledger::tickers() const {
@@ -250,52 +332,151 @@ void Ledger::run() {
       });
       jobs.swap(queue_);
       queued_bars_ = 0;
-      if (jobs.empty() && stopping_ && reapply_bars_.empty() && !needs_rebuild_) break;
+      queued_documents_ = 0;
+      if (stopping_) {
+        if (jobs.empty() && reapply_bars_.empty() && !needs_rebuild_ && deferred_flushes_.empty()) break;
+        if (Clock::now() - stop_asked_ >= options_.stop_deadline) {
+          lock.unlock();
+          room_.notify_all();
+          give_up(jobs, "the database did not accept them before the shutdown deadline");
+          break;
+        }
+      }
     }
     room_.notify_all();
-    if (!recover(jobs)) {
-      // The store cannot be read: keep the jobs, try again in a second.
-      std::unique_lock lock(mutex_);
-      if (stopping_) {
-        log::error("ledger", "stopping while the database is unavailable: " +
-                                 std::to_string(reapply_bars_.size()) +
-                                 " bars were not stored (a replay or backfill after restart applies them)");
-        break;
-      }
-      for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) queue_.push_front(std::move(*it));
-      jobs.clear();
-      wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    if (needs_rebuild_ && !try_rebuild()) {
+      hold_while_unreadable(jobs);
       continue;
     }
-    process(jobs);
+    if (!reapply_bars_.empty()) {
+      jobs.push_front(BarsJob{std::move(reapply_bars_)});
+      reapply_bars_.clear();
+      set_held_bars(0);
+    }
+    if (jobs.empty()) probe_if_idle();
+    else process(jobs);
     jobs.clear();
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
-    if (quotes_dirty_ &&
-        std::chrono::steady_clock::now() - last_tickerlist_publish_ >= kTickerlistInterval)
-      publish_tickerlist();
+    if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
   }
   if (quotes_dirty_) publish_tickerlist();
 }
 
-// Before a batch: rebuild the engine if a failed commit left it ahead of the
-// store, and put the bars of that batch in front. False while the store
-// cannot be read.
-bool Ledger::recover(std::deque<Job>& jobs) {
-  if (needs_rebuild_) {
-    try {
-      rebuild_from_store();
-      needs_rebuild_ = false;
-      log::info("ledger", "database reachable again; state reloaded");
-    } catch (const std::exception& e) {
-      log::debug("ledger", std::string("still cannot reload state: ") + e.what());
-      return false;
+bool Ledger::try_rebuild() {
+  auto now = Clock::now();
+  if (now < next_rebuild_try_) return false;
+  try {
+    rebuild_from_store();
+    needs_rebuild_ = false;
+    log::info("ledger", "database readable again; state reloaded");
+    return true;
+  } catch (const std::exception& e) {
+    next_rebuild_try_ = now + kRebuildRetry;
+    set_write_health(false, std::string("cannot read the database: ") + e.what());
+    log::warn("ledger", std::string("still cannot reload state from the database: ") + e.what());
+    return false;
+  }
+}
+
+// The store cannot be read: documents are refused at once (nothing can be
+// stored), bars are kept to be applied after the reload (counted against the
+// backlog, so feeds wait), flushes wait for that.
+void Ledger::hold_while_unreadable(std::deque<Job>& jobs) {
+  std::uint64_t refused = 0;
+  for (auto& job : jobs) {
+    if (auto* d = std::get_if<DocumentJob>(&job)) {
+      refuse(d->done, "the database cannot be read right now; nothing was stored");
+      ++refused;
+    } else if (auto* b = std::get_if<BarsJob>(&job)) {
+      reapply_bars_.insert(reapply_bars_.end(), std::make_move_iterator(b->bars.begin()),
+                           std::make_move_iterator(b->bars.end()));
+    } else if (auto* f = std::get_if<FlushJob>(&job)) {
+      deferred_flushes_.push_back(std::move(f->done));
+    } else if (auto* i = std::get_if<InspectJob>(&job)) {
+      i->run(engine_);
+    }  // quotes: the next snapshot brings them again
+  }
+  jobs.clear();
+  set_held_bars(reapply_bars_.size());
+  if (refused) {
+    std::lock_guard lock(counters_mutex_);
+    counters_.documents_unavailable += refused;
+  }
+}
+
+// Shutdown with work that cannot be made durable: answer and count it.
+void Ledger::give_up(std::deque<Job>& jobs, const std::string& why) {
+  StopReport report;
+  report.bars_not_stored = reapply_bars_.size();
+  reapply_bars_.clear();
+  for (auto& job : jobs) {
+    if (auto* d = std::get_if<DocumentJob>(&job)) {
+      refuse(d->done, "the server is shutting down and the database is unavailable; nothing was stored");
+      ++report.documents_refused;
+    } else if (auto* b = std::get_if<BarsJob>(&job)) {
+      report.bars_not_stored += b->bars.size();
+    } else if (auto* f = std::get_if<FlushJob>(&job)) {
+      f->done(false);
+    } else if (auto* i = std::get_if<InspectJob>(&job)) {
+      i->run(engine_);
     }
   }
-  if (!reapply_bars_.empty()) {
-    jobs.push_front(BarsJob{std::move(reapply_bars_)});
-    reapply_bars_.clear();
+  jobs.clear();
+  for (auto& f : deferred_flushes_) f(false);
+  deferred_flushes_.clear();
+  set_held_bars(0);
+  report.durable = report.bars_not_stored == 0 && report.documents_refused == 0;
+  report.reason = why;
+  if (!report.durable)
+    log::error("ledger", "stopping with work not stored: " + std::to_string(report.bars_not_stored) +
+                             " minute bars and " + std::to_string(report.documents_refused) +
+                             " documents (" + why + "); a backfill or replay after restart applies the bars");
+  std::lock_guard lock(mutex_);
+  stop_report_ = std::move(report);
+}
+
+void Ledger::probe_if_idle() {
+  if (needs_rebuild_) return;
+  auto interval = write_health().ok ? options_.idle_probe : options_.failing_probe;
+  auto now = Clock::now();
+  if (now - last_write_ < interval) return;
+  last_write_ = now;
+  try {
+    store_.probe_write();
+    set_write_health(true, "");
+  } catch (const std::exception& e) {
+    set_write_health(false, std::string("a probe write failed: ") + e.what());
+    log::warn("ledger", std::string("the database does not accept writes: ") + e.what());
   }
-  return true;
+}
+
+// A ChangeSet is idempotent, so a transient failure is simply retried (not
+// past the stop deadline). False when it failed for good.
+bool Ledger::commit(const ChangeSet& changes, std::vector<std::int64_t>& seqs) {
+  std::string last_error;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (attempt) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_ && Clock::now() - stop_asked_ >= options_.stop_deadline) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * (1 << (2 * (attempt - 1)))));
+    }
+    last_write_ = Clock::now();
+    try {
+      seqs = store_.commit(changes);
+      set_write_health(true, "");
+      return true;
+    } catch (const std::exception& e) {
+      last_error = e.what();
+      set_write_health(false, std::string("a commit failed: ") + last_error);
+      log::warn("ledger", "commit failed (attempt " + std::to_string(attempt + 1) + " of 4): " + last_error);
+    }
+  }
+  log::error("ledger", "commit failed for good: " + last_error +
+                           ". Documents of this batch are answered 503; its bars will be "
+                           "applied again once the state is reloaded from the database");
+  return false;
 }
 
 void Ledger::process(std::deque<Job>& jobs) {
@@ -303,30 +484,38 @@ void Ledger::process(std::deque<Job>& jobs) {
   struct Reply {
     DocumentCallback done;
     DocumentOutcome outcome;
-    std::size_t new_doc_index = SIZE_MAX;  // index in changes.new_documents
-    bool duplicate_in_batch = false;        // identical to a document of this batch
+    std::size_t new_doc_index = SIZE_MAX;    // index in changes.new_documents
+    bool duplicate_in_batch = false;         // identical to a document of this batch
     std::optional<std::int64_t> stored_seq;  // the document was already in the store
     std::int64_t open_timestamp = 0;
   };
   std::vector<Reply> replies;
-  std::vector<std::function<void()>> flushes;
+  std::vector<std::function<void(bool)>> flushes;
   std::vector<std::function<void(const Engine&)>> inspections;
   std::vector<std::pair<std::string, std::int64_t>> last_bars;
   std::vector<ClosedPosition> closed;
   LedgerCounters delta;
   std::unordered_set<std::string> batch_documents;
+  auto now = Clock::now();
 
   for (auto& job : jobs) {
     if (auto* d = std::get_if<DocumentJob>(&job)) {
       Reply r;
       r.done = std::move(d->done);
+      if (now > d->deadline) {
+        r.outcome.error = "waited more than " + std::to_string(options_.document_deadline.count() / 1000) +
+                          " s for the database; nothing was stored";
+        ++delta.documents_unavailable;
+        replies.push_back(std::move(r));
+        continue;
+      }
       std::string canonical = canonical_json(d->doc);
       auto ts = parse_new_york_time(d->doc.us_date, d->doc.sg_date);
-      bool known = ts && known_documents_.count(canonical) > 0;
+      bool known = ts && documents_.knows(canonical);
       if (known && !d->already_stored) {
         r.outcome.status = DocumentOutcome::Status::Duplicate;
         r.duplicate_in_batch = batch_documents.count(canonical) > 0;
-        r.outcome.results = valid_positions(d->doc, *ts);
+        r.outcome.results = item_outcomes(d->doc, *ts, {});
         replies.push_back(std::move(r));
         continue;
       }
@@ -341,12 +530,12 @@ void Ledger::process(std::deque<Job>& jobs) {
       }
       r.outcome.status = known ? DocumentOutcome::Status::Duplicate : DocumentOutcome::Status::Created;
       r.outcome.opened = opened.opened.size();
-      r.outcome.results = valid_positions(d->doc, *opened.open_timestamp);
+      r.outcome.results = item_outcomes(d->doc, *opened.open_timestamp, opened.opened);
       r.open_timestamp = *opened.open_timestamp;
       for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
       if (!known) {
         batch_documents.insert(canonical);
-        known_documents_.insert(std::move(canonical));
+        documents_.remember(std::move(canonical));
         if (d->already_stored) {
           r.stored_seq = d->stored_seq;
         } else {
@@ -386,61 +575,46 @@ void Ledger::process(std::deque<Job>& jobs) {
 
   bool committed = true;
   std::vector<std::int64_t> seqs;
-  if (!changes.empty()) {
-    // A ChangeSet is idempotent, so a transient failure is simply retried.
-    std::string last_error;
-    committed = false;
-    for (int attempt = 0; attempt < 4 && !committed; ++attempt) {
-      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(100 * (1 << (2 * (attempt - 1)))));
-      try {
-        seqs = store_.commit(changes);
-        committed = true;
-      } catch (const std::exception& e) {
-        last_error = e.what();
-        log::warn("ledger", "commit failed (attempt " + std::to_string(attempt + 1) + " of 4): " + last_error);
-      }
+  if (!changes.empty()) committed = commit(changes, seqs);
+  if (!committed) {
+    for (auto& job : jobs)
+      if (auto* b = std::get_if<BarsJob>(&job))
+        reapply_bars_.insert(reapply_bars_.end(), std::make_move_iterator(b->bars.begin()),
+                             std::make_move_iterator(b->bars.end()));
+    for (auto& r : replies) {
+      if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch && r.outcome.opened == 0)
+        continue;
+      r.outcome = DocumentOutcome{};
+      r.outcome.status = DocumentOutcome::Status::Unavailable;
+      r.outcome.error = "the database is unavailable; nothing was stored";
+      ++delta.documents_unavailable;
     }
-    if (!committed) {
-      log::error("ledger", "commit failed for good: " + last_error +
-                               ". Documents of this batch are answered 503; its bars will be "
-                               "applied again once the state is reloaded from the database");
-      for (auto& job : jobs)
-        if (auto* b = std::get_if<BarsJob>(&job))
-          reapply_bars_.insert(reapply_bars_.end(), std::make_move_iterator(b->bars.begin()),
-                               std::make_move_iterator(b->bars.end()));
-      for (auto& r : replies) {
-        if (r.outcome.status != DocumentOutcome::Status::Created && !r.duplicate_in_batch &&
-            r.outcome.opened == 0)
-          continue;
-        r.outcome = DocumentOutcome{};
-        r.outcome.status = DocumentOutcome::Status::Unavailable;
-        r.outcome.error = "the database is unavailable; nothing was stored";
-      }
-      try {
-        rebuild_from_store();
-      } catch (const std::exception& e2) {
-        needs_rebuild_ = true;
-        log::error("ledger", std::string("cannot reload state from the store: ") + e2.what() +
-                                 "; retrying every second, new work waits");
-      }
-      std::lock_guard lock(counters_mutex_);
-      ++counters_.commit_failures;
+    try {
+      rebuild_from_store();
+    } catch (const std::exception& e2) {
+      needs_rebuild_ = true;
+      log::error("ledger", std::string("cannot reload state from the database: ") + e2.what() +
+                               "; retrying every second, documents are refused meanwhile");
     }
-  }
-  if (committed) {
+    set_held_bars(reapply_bars_.size());
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.commit_failures;
+    counters_.documents_unavailable += delta.documents_unavailable;
+  } else {
     bool documents_added = false;
     for (auto& r : replies) {
       if (r.outcome.status != DocumentOutcome::Status::Created) continue;
       std::int64_t seq = 0;
       if (r.stored_seq) seq = *r.stored_seq;
       else if (r.new_doc_index < seqs.size()) seq = seqs[r.new_doc_index];
-      add_document_entry({r.open_timestamp, seq, r.outcome.results});
+      std::vector<OpenPosition> items;
+      for (const auto& item : r.outcome.results) items.push_back(item.position);
+      documents_.list({r.open_timestamp, seq, std::move(items)});
       documents_added = true;
     }
     for (const auto& c : changes.closed)
-      log::info("ledger", "closed " + c.position.symbol + " opened " +
-                              std::to_string(c.position.open_timestamp) + ": " +
-                              std::string(close_notes(c.reason)));
+      log::info("ledger", "closed " + c.position.symbol + " opened " + std::to_string(c.position.open_timestamp) +
+                              ": " + std::string(close_notes(c.reason)));
     if (documents_added) publish_recommendations();
     if (!changes.closed.empty()) publish_performance();
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
@@ -448,11 +622,11 @@ void Ledger::process(std::deque<Job>& jobs) {
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
     counters_.bars_unknown_symbol += delta.bars_unknown_symbol;
+    counters_.documents_unavailable += delta.documents_unavailable;
     for (const auto& r : replies) {
       counters_.documents += r.outcome.status == DocumentOutcome::Status::Created;
       counters_.documents_rejected += r.outcome.status == DocumentOutcome::Status::Invalid;
-      if (r.outcome.status != DocumentOutcome::Status::Invalid)
-        counters_.items_skipped += r.outcome.problems.size();
+      if (r.outcome.status != DocumentOutcome::Status::Invalid) counters_.items_skipped += r.outcome.problems.size();
     }
     counters_.positions_opened += changes.opened.size();
     for (const auto& c : changes.closed)
@@ -469,7 +643,7 @@ void Ledger::process(std::deque<Job>& jobs) {
   if (committed && reapply_bars_.empty() && !needs_rebuild_) {
     auto ready = std::move(deferred_flushes_);
     deferred_flushes_.clear();
-    for (auto& f : ready) f();
+    for (auto& f : ready) f(true);
   }
   for (auto& f : inspections) f(engine_);
 }

@@ -2,8 +2,18 @@
 // it events; it applies them in arrival order, makes each batch durable in
 // one store commit, and only then publishes views and answers writers.
 //
-// Invariant: the store always holds a prefix of the event sequence, and the
-// published views never show anything the store does not hold.
+// Invariants:
+//  - the store always holds a prefix of the event sequence, and the published
+//    views never show anything the store does not hold;
+//  - every document submitted is answered exactly once, within a bound: a
+//    document still waiting at its deadline, or arriving while the database
+//    cannot be read or the queue is full, is answered Unavailable ("nothing
+//    was stored") and never applied afterwards;
+//  - memory is bounded: bars waiting (queued, or kept to be applied again
+//    after a failed commit) never exceed `max_backlog_bars` (feeds block),
+//    documents waiting never exceed `max_queued_documents` (refused);
+//  - write_health() says whether the last commit (or idle write probe)
+//    succeeded; it is computed by this thread and read without a store call.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -13,15 +23,16 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <variant>
 #include <vector>
 
 #include "cache/cache.h"
 #include "core/engine.h"
 #include "core/quote_board.h"
+#include "core/recommendation_book.h"
 #include "http/api_views.h"
 #include "market/feed.h"
 #include "store/store.h"
@@ -31,10 +42,10 @@ namespace qc {
 struct DocumentOutcome {
   enum class Status { Created, Duplicate, Invalid, Unavailable };
   Status status = Status::Unavailable;
-  std::vector<DocumentProblem> problems;  // Invalid
-  std::vector<OpenPosition> results;      // every valid item, document order
+  std::vector<DocumentProblem> problems;  // Invalid (or skipped items)
+  std::vector<ItemOutcome> results;       // every valid item, document order
   std::size_t opened = 0;
-  std::string error;  // Unavailable
+  std::string error;  // Unavailable: why, always meaning "nothing was stored"
 };
 
 struct LedgerCounters {
@@ -50,6 +61,40 @@ struct LedgerCounters {
   std::uint64_t closed_target_price = 0;
   std::uint64_t documents_rejected = 0;  // refused whole (invalid)
   std::uint64_t items_skipped = 0;       // invalid items of feed/watcher documents
+  std::uint64_t documents_unavailable = 0;  // answered 503: busy, late, database down
+  std::uint64_t queued_bars = 0;            // waiting now (gauge)
+  std::uint64_t queued_documents = 0;       // waiting now (gauge)
+};
+
+// Whether writes can be committed, as last seen by the ledger thread.
+struct WriteHealth {
+  bool ok = true;
+  std::string reason;  // why not (a store error, with no file paths added by us)
+  std::int64_t since = 0;  // UNIX seconds of the last change
+  std::int64_t last_success = 0;  // UNIX seconds of the last commit or probe that worked
+};
+
+struct LedgerOptions {
+  std::size_t max_backlog_bars = 1 << 16;
+  std::size_t max_queued_documents = 1024;
+  // A document not applied within this long after submission is answered
+  // Unavailable and dropped.
+  std::chrono::milliseconds document_deadline{10'000};
+  // With no commit for this long, the thread writes a probe (store
+  // probe_write) to learn whether writes still work; more often while failing.
+  std::chrono::milliseconds idle_probe{10'000};
+  std::chrono::milliseconds failing_probe{1'000};
+  // stop(): work still not durable this long after it was asked is given up
+  // (and reported), so shutdown always ends.
+  std::chrono::milliseconds stop_deadline{8'000};
+};
+
+// What stop() could not make durable.
+struct StopReport {
+  bool durable = true;
+  std::uint64_t bars_not_stored = 0;
+  std::uint64_t documents_refused = 0;  // answered 503 because of the stop
+  std::string reason;
 };
 
 class Ledger final : public FeedSink {
@@ -57,12 +102,13 @@ class Ledger final : public FeedSink {
   using DocumentCallback = std::function<void(DocumentOutcome)>;
 
   // Loads the store's state and publishes the first views. Throws StoreError.
-  Ledger(Store& store, Cache& cache, ApiViews& views);
+  Ledger(Store& store, Cache& cache, ApiViews& views, LedgerOptions options = {});
   ~Ledger() override;
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // Ingest: `done` is called on the ledger thread once the outcome is durable.
+  // Ingest: `done` is called exactly once, on the ledger thread (or on the
+  // caller's when refused at once), after the outcome is durable.
   void submit_document(RecommendationDocument doc, InvalidItems mode, DocumentCallback done);
 
   // A document that is already in the store (inserted there by the
@@ -73,24 +119,32 @@ class Ledger final : public FeedSink {
   // FeedSink
   bool submit_bars(std::vector<MinuteBar> bars) override;
   void submit_document(RecommendationDocument doc) override;
-  void flush() override;
+  bool flush() override;
   void set_market_open(bool open) override;
   void submit_quotes(std::vector<std::pair<std::string, DailyChange>> quotes) override;
   std::vector<BackfillRequest> backfill_plan() override;
 
-  // Finishes queued work, then stops the thread. Idempotent.
-  void stop();
+  // From now on new work is refused (feeds' submit_bars returns false,
+  // documents are answered Unavailable); queued work goes on. Never blocks.
+  void begin_stop();
+  // begin_stop(), then finishes queued work (giving up after
+  // options.stop_deadline) and stops the thread. Idempotent; every call
+  // returns the same report.
+  StopReport stop();
 
   LedgerCounters counters() const;
+  WriteHealth write_health() const;
   std::vector<Ticker> tickers() const;
   // Latest bar start applied over all symbols (restart point for sim feeds).
   std::optional<std::int64_t> latest_bar_start() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct DocumentJob {
     RecommendationDocument doc;
     InvalidItems mode;
     DocumentCallback done;
+    Clock::time_point deadline;
     bool already_stored = false;
     std::int64_t stored_seq = 0;
   };
@@ -98,65 +152,77 @@ class Ledger final : public FeedSink {
     std::vector<MinuteBar> bars;
   };
   struct FlushJob {
-    std::function<void()> done;
+    std::function<void(bool durable)> done;
   };
   struct QuotesJob {
     std::vector<std::pair<std::string, DailyChange>> quotes;
   };
-  // Runs on the ledger thread after the jobs before it are durable.
+  // Runs on the ledger thread after the jobs before it are applied.
   struct InspectJob {
     std::function<void(const Engine&)> run;
   };
   using Job = std::variant<DocumentJob, BarsJob, FlushJob, QuotesJob, InspectJob>;
-  struct DocumentEntry {
-    std::int64_t open_timestamp = 0;
-    std::int64_t seq = 0;
-    std::vector<OpenPosition> items;
-  };
 
   void submit(DocumentJob job);
+  // Queues a job; a job carrying bars waits while the backlog is full.
+  // False once the ledger is stopping.
+  bool enqueue_bars(Job job, std::size_t bars);
   void run();
-  bool recover(std::deque<Job>& jobs);
+  bool try_rebuild();
+  void hold_while_unreadable(std::deque<Job>& jobs);
   void process(std::deque<Job>& jobs);
+  bool commit(const ChangeSet& changes, std::vector<std::int64_t>& seqs);
+  void probe_if_idle();
+  void give_up(std::deque<Job>& jobs, const std::string& why);
   void rebuild_from_store();
-  std::vector<OpenPosition> valid_positions(const RecommendationDocument& doc,
-                                            std::int64_t open_timestamp) const;
-  void add_document_entry(DocumentEntry entry);
+  std::vector<ItemOutcome> item_outcomes(const RecommendationDocument& doc, std::int64_t open_timestamp,
+                                         const std::vector<OpenPosition>& opened) const;
   void publish_recommendations();
   void publish_performance();
   void publish_tickerlist();
   void sync_cache();
-  bool enqueue(Job job, std::size_t bars);
+  void set_write_health(bool ok, const std::string& reason);
+  void set_held_bars(std::size_t n);
+  static void refuse(DocumentCallback& done, std::string why);
 
   Store& store_;
   Cache& cache_;
   ApiViews& views_;
+  LedgerOptions options_;
 
   // Owned by the ledger thread (and the constructor, before it starts).
   Engine engine_;
   QuoteBoard quotes_;
-  std::unordered_set<std::string> known_documents_;  // canonical JSON
-  std::vector<DocumentEntry> documents_;  // newest first
+  RecommendationBook documents_;
   bool quotes_dirty_ = false;
   // After a commit that failed for good: the engine is rebuilt from the store
   // and the batch's bars are applied again first (documents were answered
   // 503). `needs_rebuild_` while the store cannot even be read.
   std::vector<MinuteBar> reapply_bars_;
   bool needs_rebuild_ = false;
-  std::vector<std::function<void()>> deferred_flushes_;  // answered once that is durable
-  std::chrono::steady_clock::time_point last_tickerlist_publish_{};
+  Clock::time_point next_rebuild_try_{};
+  std::vector<std::function<void(bool)>> deferred_flushes_;  // answered once that is durable
+  Clock::time_point last_tickerlist_publish_{};
+  Clock::time_point last_write_{};  // last commit or probe attempt
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable room_;
   std::deque<Job> queue_;
   std::size_t queued_bars_ = 0;
+  std::size_t held_bars_ = 0;  // reapply_bars_.size(), for back-pressure
+  std::size_t queued_documents_ = 0;
   bool stopping_ = false;
+  bool joining_ = false;
+  bool stopped_ = false;
+  Clock::time_point stop_asked_{};
+  StopReport stop_report_;
   std::atomic<bool> market_open_{false};
   std::atomic<bool> market_open_changed_{false};
 
   mutable std::mutex counters_mutex_;
   LedgerCounters counters_;
+  WriteHealth health_;
   std::vector<Ticker> tickers_copy_;
   std::optional<std::int64_t> latest_bar_;
 

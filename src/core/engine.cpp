@@ -184,4 +184,25 @@ bool Engine::knows(std::string_view symbol, std::int64_t open_timestamp) const {
   return b && b->known.count(open_timestamp) > 0;
 }
 
+std::string_view state_name(ItemOutcome::State state) {
+  switch (state) {
+    case ItemOutcome::State::Opened: return "opened";
+    case ItemOutcome::State::AlreadyOpen: return "already_open";
+    case ItemOutcome::State::Closed: return "closed";
+  }
+  return "?";
+}
+
+std::optional<HeldPosition> Engine::held(std::string_view symbol, std::int64_t open_timestamp) const {
+  auto* b = find(symbol);
+  if (!b || !b->known.count(open_timestamp)) return std::nullopt;
+  for (const auto& p : b->open)
+    if (p.open_timestamp == open_timestamp) return HeldPosition{p, HeldPosition::State::Open};
+  for (const auto& [month, m] : book_.months())
+    for (const auto& c : m.positions)
+      if (c.position.open_timestamp == open_timestamp && c.position.symbol == symbol)
+        return HeldPosition{c.position, HeldPosition::State::Closed};
+  return std::nullopt;
+}
+
 }  // namespace qc

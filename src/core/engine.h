@@ -31,6 +31,21 @@ enum class InvalidItems {
   SkipItem,        // invalid items are reported and skipped (feeds, backtest)
 };
 
+// What the engine holds for one identity (symbol, open_timestamp).
+struct HeldPosition {
+  enum class State { Open, Closed };
+  OpenPosition position;  // the prices held, which may differ from a re-sent item's
+  State state = State::Open;
+};
+
+// One valid item of a submitted document and what the engine holds for it.
+struct ItemOutcome {
+  enum class State { Opened, AlreadyOpen, Closed };
+  OpenPosition position;  // as held: a re-sent item with other prices shows the held ones
+  State state = State::Opened;
+};
+std::string_view state_name(ItemOutcome::State state);  // "opened", "already_open", "closed"
+
 struct OpenResult {
   std::vector<DocumentProblem> problems;
   std::optional<std::int64_t> open_timestamp;
@@ -71,6 +86,10 @@ class Engine {
   // Latest bar start over all symbols (nullopt when no bar was ever applied).
   std::optional<std::int64_t> latest_bar_start() const;
   bool knows(std::string_view symbol, std::int64_t open_timestamp) const;
+  // The position held for an identity: open, or closed (a scan of the
+  // symbol's closes, for the rare re-post of a closed identity); nullopt
+  // when it was never opened.
+  std::optional<HeldPosition> held(std::string_view symbol, std::int64_t open_timestamp) const;
 
  private:
   struct SymbolBook {

@@ -17,6 +17,12 @@ std::optional<DocumentProblem> validate_item(const RecommendationItem& item, int
     return DocumentProblem{index, "currentPrice", "must be greater than 0"};
   if (!(item.target_price > item.current_price))
     return DocumentProblem{index, "targetPrice", "must be greater than currentPrice"};
+  // Finite prices can still overflow (targetPrice 1e300, currentPrice 1e-300);
+  // a position whose expected_profit is not a number would be served as null.
+  if (!std::isfinite((item.target_price - item.current_price) / item.current_price * 100))
+    return DocumentProblem{index, "targetPrice",
+                           "gives an expected_profit too large to represent "
+                           "((targetPrice - currentPrice) / currentPrice * 100 is not finite)"};
   return std::nullopt;
 }
 

@@ -2,15 +2,19 @@
 
 namespace qc {
 
-void write_open_position(JsonWriter& w, const OpenPosition& p) {
-  w.begin_object()
-      .key("symbol").value(p.symbol)
+void write_open_position_fields(JsonWriter& w, const OpenPosition& p) {
+  w.key("symbol").value(p.symbol)
       .key("target_price").value(p.target_price)
       .key("entry_price").value(p.entry_price)
       .key("open_timestamp").value(p.open_timestamp)
       .key("stop_loss").value(p.stop_loss)
-      .key("expected_profit").value(p.expected_profit)
-      .end_object();
+      .key("expected_profit").value(p.expected_profit);
+}
+
+void write_open_position(JsonWriter& w, const OpenPosition& p) {
+  w.begin_object();
+  write_open_position_fields(w, p);
+  w.end_object();
 }
 
 std::string render_open_position(const OpenPosition& p) {

@@ -13,6 +13,8 @@ namespace qc {
 
 // {"symbol","target_price","entry_price","open_timestamp","stop_loss","expected_profit"}
 void write_open_position(JsonWriter& w, const OpenPosition& p);
+// The same keys without the braces, for objects that add their own.
+void write_open_position_fields(JsonWriter& w, const OpenPosition& p);
 std::string render_open_position(const OpenPosition& p);
 // A closed position in the shape of SPEC §4.3.
 void write_closed_position(JsonWriter& w, const ClosedPosition& c);

@@ -101,6 +101,9 @@ std::string requested_headers(std::string_view asked) {
   return out;
 }
 
+constexpr const char* kGetOnly = "GET, HEAD, OPTIONS";
+constexpr const char* kGetPost = "GET, HEAD, POST, OPTIONS";
+
 HttpResponse method_not_allowed(std::string allow) {
   auto r = json_error(405, "Method Not Allowed");
   r.headers.emplace_back("Allow", std::move(allow));
@@ -236,7 +239,8 @@ HttpResponse Api::get_recommendations(std::string_view query) const {
 
 void Api::refused(unsigned status) const {
   metrics_->record(HttpMetrics::Other, status, std::chrono::nanoseconds(0));
-  metrics_->reject(status == 413 ? HttpMetrics::BodyTooLarge : HttpMetrics::MalformedRequest);
+  if (status == 413) metrics_->reject(HttpMetrics::BodyTooLarge);
+  else if (status == 400 || status == 414 || status == 431) metrics_->reject(HttpMetrics::MalformedRequest);
 }
 
 void Api::handle(HttpRequest& request, Respond respond) const {
@@ -274,14 +278,14 @@ void Api::route(HttpRequest& request, Respond respond) const {
                  {"Vary", "Access-Control-Request-Headers"}};
     return respond(std::move(r));
   }
-  bool get = method == http::verb::get;
+  bool get = method == http::verb::get || method == http::verb::head;  // the server drops HEAD bodies
 
   if (path == "/api/tickerlist") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.tickerlist()));
   }
   if (path == "/api/performance") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.performance()));
   }
   if (path == "/api/recommendations") {
@@ -291,20 +295,20 @@ void Api::route(HttpRequest& request, Respond respond) const {
       return respond(std::move(r));
     }
     if (method == http::verb::post) return post_recommendations(request, std::move(respond));
-    return respond(method_not_allowed("GET, POST, OPTIONS"));
+    return respond(method_not_allowed(kGetPost));
   }
   if (path.substr(0, 16) == "/api/aggregates/") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     return get_aggregates(path.substr(16), query, std::move(respond));
   }
   if (path == "/api/marketstatus") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     if (!options_.market_proxy) return respond(provider_not_configured());
     return options_.market_proxy->market_status(
         [respond = std::move(respond)](ProxyAnswer a) { respond(proxy_response(std::move(a))); });
   }
   if (path == "/metrics") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     std::string body;
     metrics_->render(body);
     if (options_.metrics) options_.metrics(body);
@@ -314,18 +318,18 @@ void Api::route(HttpRequest& request, Respond respond) const {
     return respond(std::move(r));
   }
   if (path == "/healthz") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(healthz_body()));
   }
   if (path == "/readyz") {
-    if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+    if (!get) return respond(method_not_allowed(kGetOnly));
     auto [ready, body] = options_.readiness();
     return respond(ok_json(std::make_shared<const std::string>(std::move(body)), ready ? 200 : 503));
   }
   if (path == "/openapi.json" || path == "/docs" || path == "/docs/" ||
       path.substr(0, 6) == "/docs/") {
     if (const StaticFile* f = docs_.find(std::string(path))) {
-      if (!get) return respond(method_not_allowed("GET, OPTIONS"));
+      if (!get) return respond(method_not_allowed(kGetOnly));
       HttpResponse r;
       r.body = f->body;
       r.content_type = f->content_type;
@@ -339,25 +343,61 @@ void Api::route(HttpRequest& request, Respond respond) const {
   return respond(json_error(404, "Not Found"));
 }
 
-void Api::post_recommendations(HttpRequest& request, Respond respond) const {
+std::optional<HttpResponse> Api::check_token(const HttpRequestHeader& header) const {
   if (options_.api_token.empty())
-    return respond(json_error(403, "writes are disabled: set QC_API_TOKEN on the server to enable "
-                                   "POST /api/recommendations"));
-  auto auth = request[http::field::authorization];
+    return json_error(403, "writes are disabled: set QC_API_TOKEN on the server to enable "
+                           "POST /api/recommendations");
+  auto auth = header[http::field::authorization];
   auto unauthorized = [&](std::string_view why) {
     auto r = json_error(401, why);
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   };
-  if (auth.empty()) return respond(unauthorized("missing Authorization: Bearer <token> header"));
+  if (auth.empty()) return unauthorized("missing Authorization: Bearer <token> header");
   constexpr std::string_view scheme = "bearer ";
   if (auth.size() <= scheme.size() ||
       !std::equal(scheme.begin(), scheme.end(), auth.begin(),
                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-    return respond(unauthorized("the Authorization header must be 'Bearer <token>'"));
+    return unauthorized("the Authorization header must be 'Bearer <token>'");
   std::string_view token = std::string_view(auth).substr(scheme.size());
-  if (!equal_constant_time(token, options_.api_token))
-    return respond(unauthorized("invalid bearer token"));
+  if (!equal_constant_time(token, options_.api_token)) return unauthorized("invalid bearer token");
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> Api::admit(const HttpRequestHeader& header) const {
+  // Only POST /api/recommendations reads a body: its token is checked from
+  // the header, and a body sent anywhere else is refused unread.
+  std::string_view target = header.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  bool has_body = header.find(http::field::content_length) != header.end()
+                      ? header[http::field::content_length] != "0"
+                      : header.find(http::field::transfer_encoding) != header.end();
+  std::optional<HttpResponse> answer;
+  if (header.method() == http::verb::post && path == "/api/recommendations") answer = check_token(header);
+  else if (has_body && header.method() != http::verb::get) answer = header_only_answer(header.method(), path);
+  if (!answer) return std::nullopt;
+  auto route_id = HttpMetrics::route_of(path);
+  metrics_->record(route_id, answer->status, std::chrono::nanoseconds(0));
+  if (answer->status == 401) metrics_->reject(HttpMetrics::Unauthorized);
+  return answer;
+}
+
+// For a request whose body will not be read: 404 or 405 as route() would say.
+std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::string_view path) const {
+  if (method == http::verb::options) return std::nullopt;
+  bool get_routes = path == "/api/tickerlist" || path == "/api/performance" || path == "/api/marketstatus" ||
+                    path == "/metrics" || path == "/healthz" || path == "/readyz" ||
+                    path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
+                    path.substr(0, 5) == "/docs";
+  if (path == "/api/recommendations") return method_not_allowed(kGetPost);
+  if (get_routes) return method_not_allowed(kGetOnly);
+  return json_error(404, "Not Found");
+}
+
+void Api::post_recommendations(HttpRequest& request, Respond respond) const {
+  // The server asked admit() before reading the body; checked again for
+  // callers that bypass it (tests, other servers).
+  if (auto refused = check_token(request.base())) return respond(std::move(*refused));
 
   ParsedDocument parsed = parse_recommendation_document(request.body());
   if (parsed.malformed) {
@@ -376,7 +416,11 @@ void Api::post_recommendations(HttpRequest& request, Respond respond) const {
     std::string body;
     JsonWriter w(body);
     w.begin_object().key("results").begin_array();
-    for (const auto& p : reply.results) write_open_position(w, p);
+    for (const auto& item : reply.results) {
+      w.begin_object();
+      write_open_position_fields(w, item.position);
+      w.key("state").value(state_name(item.state)).end_object();
+    }
     w.end_array().key("opened").value(reply.opened).end_object();
     respond(ok_json(std::make_shared<const std::string>(std::move(body)), reply.status));
   });

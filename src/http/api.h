@@ -4,9 +4,11 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/recommendation.h"
 #include "http/api_views.h"
 #include "http/http_metrics.h"
@@ -19,7 +21,7 @@ namespace qc {
 struct IngestReply {
   unsigned status = 503;  // 200 duplicate, 201 created, 422 invalid, 503 unavailable
   std::vector<DocumentProblem> problems;
-  std::vector<OpenPosition> results;
+  std::vector<ItemOutcome> results;  // every valid item: the position held and its state
   std::size_t opened = 0;
   std::string error;
 };
@@ -42,6 +44,9 @@ class Api {
  public:
   Api(ApiViews& views, const StaticDocs& docs, ApiOptions options);
   void handle(HttpRequest& request, Respond respond) const;
+  // For HttpServerOptions::admit: answers from the header alone (bad token,
+  // body sent where none is taken) so such a body is never read.
+  std::optional<HttpResponse> admit(const HttpRequestHeader& header) const;
   const HttpMetrics& http_metrics() const { return *metrics_; }
   // For HttpServerOptions::on_refused.
   void refused(unsigned status) const;
@@ -51,6 +56,8 @@ class Api {
  private:
   void route(HttpRequest& request, Respond respond) const;
   void post_recommendations(HttpRequest& request, Respond respond) const;
+  std::optional<HttpResponse> check_token(const HttpRequestHeader& header) const;
+  std::optional<HttpResponse> header_only_answer(boost::beast::http::verb method, std::string_view path) const;
   HttpResponse get_recommendations(std::string_view query) const;
   void get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const;
 

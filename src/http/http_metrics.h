@@ -32,8 +32,8 @@ class HttpMetrics {
   // Appends qc_http_requests_total and qc_http_request_duration_seconds.
   void render(std::string& out) const;
 
-  static constexpr std::array<unsigned, 15> kStatuses = {200, 201, 204, 400, 401, 403, 404, 405,
-                                                         413, 422, 431, 500, 502, 503, 0};
+  static constexpr std::array<unsigned, 16> kStatuses = {200, 201, 204, 400, 401, 403, 404, 405,
+                                                         413, 414, 422, 431, 500, 502, 503, 0};
   static constexpr std::array<double, 12> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
 

@@ -1,18 +1,23 @@
 // HttpServer: listener + per-connection sessions (after Beast's
-// advanced_server example). A session reads one request, hands it to the
+// advanced_server example). A session reads one request header, asks
+// `admit`, reads the body within the budgets, hands the request to the
 // handler, writes the answer, and loops while the client keeps it alive.
+// Every error of a session ends in one place: fail().
 #include "http/server.h"
 
+#include <sys/resource.h>
+
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <mutex>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
 
-#include "log/log.h"
 #include "core/json_writer.h"
+#include "log/log.h"
 
 namespace qc {
 namespace beast = boost::beast;
@@ -30,28 +35,59 @@ HttpResponse json_error(unsigned status, std::string_view detail) {
   return r;
 }
 
+std::size_t default_max_connections(std::uint64_t fd_limit) {
+  constexpr std::uint64_t reserve = 128;  // database, cache, feed, proxy, logs
+  if (fd_limit > 2 * reserve) return static_cast<std::size_t>(std::min<std::uint64_t>(fd_limit - reserve, 100'000));
+  return static_cast<std::size_t>(std::max<std::uint64_t>(fd_limit / 2, 8));
+}
+
 namespace {
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
 
 class Session;
 
-// Live sessions, for a graceful stop.
-struct SessionRegistry {
+// What the sessions share with the listener.
+struct Shared {
+  const HttpServerOptions options;
+  const HttpHandler handler;
+  std::size_t max_connections = 0;
   std::mutex mutex;
-  std::vector<std::weak_ptr<Session>> sessions;
+  std::vector<std::weak_ptr<Session>> sessions;  // for a graceful stop
   std::atomic<bool> draining{false};
+  std::atomic<std::size_t> live{0};
+  std::atomic<std::size_t> body_bytes{0};
+  std::atomic<std::uint64_t> refused_connections{0}, accept_failures{0}, bodies_refused{0},
+      handler_timeouts{0};
+
+  Shared(HttpServerOptions o, HttpHandler h) : options(std::move(o)), handler(std::move(h)) {}
   std::size_t count() {
     std::lock_guard lock(mutex);
     std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
     return sessions.size();
   }
+  void refused(unsigned status) {
+    if (options.on_refused) options.on_refused(status);
+  }
+  bool reserve_body(std::size_t n) {
+    auto current = body_bytes.load();
+    do {
+      if (current + n > options.max_body_bytes_in_flight) return false;
+    } while (!body_bytes.compare_exchange_weak(current, current + n));
+    return true;
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpServerOptions& options, const HttpHandler& handler,
-          std::shared_ptr<SessionRegistry> registry)
-      : stream_(std::move(socket)), options_(options), handler_(handler),
-        registry_(std::move(registry)) {}
+  Session(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), shared_(std::move(shared)) {
+    ++shared_->live;
+  }
+  ~Session() {
+    release_body();
+    --shared_->live;
+  }
 
   // Closes the connection if it is waiting for a request (not mid-request).
   void close_if_idle() {
@@ -61,133 +97,256 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
   }
 
  private:
+  const HttpServerOptions& options() const { return shared_->options; }
+
   void read() {
-    if (registry_->draining) return close();
+    if (shared_->draining) return close();
     busy_ = false;
-    parser_.emplace();
-    parser_->body_limit(options_.body_limit);
-    stream_.expires_after(std::chrono::seconds(options_.read_timeout_seconds));
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    release_body();
+    request_ = {};
+    header_.emplace();
+    header_->header_limit(kHeaderLimit);
+    header_->body_limit(options().body_limit);
+    stream_.expires_after(options().read_timeout);
+    http::async_read_header(stream_, buffer_, *header_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
-      return close();
-    if (ec == http::error::body_limit) {
-      auto r = json_error(413, "request body larger than " +
-                                   std::to_string(options_.body_limit) + " bytes");
-      keep_alive_ = false;
-      if (options_.on_refused) options_.on_refused(413);
-      return send(std::move(r));
-    }
-    if (ec) {
-      if (ec == http::error::header_limit) {
-        keep_alive_ = false;
-        if (options_.on_refused) options_.on_refused(431);
-        return send(json_error(431, "request headers too large"));
-      }
-      if (ec.category() == beast::error_code(http::error::end_of_stream).category()) {
-        keep_alive_ = false;
-        if (options_.on_refused) options_.on_refused(400);
-        return send(json_error(400, "malformed HTTP request: " + ec.message()));
-      }
-      return close();
-    }
+  // The request line in the buffer is longer than a target may be.
+  bool request_line_too_long() const {
+    auto data = buffer_.cdata();
+    std::string_view text(static_cast<const char*>(data.data()), data.size());
+    auto eol = text.find("\r\n");
+    return (eol == std::string_view::npos ? text.size() : eol) > options().max_target;
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return fail(ec);
     busy_ = true;
-    request_ = parser_->release();
-    keep_alive_ = request_.keep_alive() && !registry_->draining;
-    version_ = request_.version();
+    const auto& h = header_->get();
+    request_ = HttpRequest(HttpRequestHeader(h));
+    keep_alive_ = h.keep_alive() && !shared_->draining;
+    version_ = h.version();
+    const bool has_body = h.has_content_length() ? header_->content_length().value_or(0) > 0 : h.chunked();
+    auto refuse = [&](unsigned status, std::string_view why) {
+      shared_->refused(status);
+      if (has_body || status >= 500) keep_alive_ = false;
+      send(json_error(status, why));
+    };
+    if (h.target().size() > options().max_target)
+      return refuse(414, "request target longer than " + std::to_string(options().max_target) + " bytes");
+    if (h.version() >= 11 && h.find(http::field::host) == h.end())
+      return refuse(400, "an HTTP/1.1 request must carry a Host header");
+    if (options().admit) {
+      if (auto answer = options().admit(h)) {
+        if (has_body) keep_alive_ = false;  // its body is never read
+        return send(std::move(*answer));
+      }
+    }
+    if (!has_body) {
+      stream_.expires_never();
+      return dispatch();
+    }
+    std::size_t announced = h.has_content_length() ? static_cast<std::size_t>(*header_->content_length())
+                                                   : options().body_limit;
+    if (announced > options().body_limit)
+      return refuse(413, "request body larger than " + std::to_string(options().body_limit) + " bytes");
+    if (!shared_->reserve_body(announced)) {
+      ++shared_->bodies_refused;
+      log::warn("http", "request bodies in flight reached the limit of " +
+                            std::to_string(options().max_body_bytes_in_flight) + " bytes; refusing with 503");
+      return refuse(503, "the server is busy receiving other requests; nothing was stored, try again shortly");
+    }
+    reserved_ = announced;
+    body_.emplace(std::move(*header_));
+    header_.reset();
+    body_->body_limit(options().body_limit);
+    http::async_read(stream_, buffer_, *body_, beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t) {
+    if (ec) return fail(ec);
+    request_ = body_->release();
+    body_.reset();
     stream_.expires_never();
+    dispatch();
+  }
+
+  // Hands the request to the handler; answers 503 itself if the handler
+  // has not answered within handler_timeout (a late answer is dropped).
+  void dispatch() {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    timer_.expires_after(options().handler_timeout);
+    timer_.async_wait([self = shared_from_this(), answered](beast::error_code ec) {
+      if (ec || answered->exchange(true)) return;
+      ++self->shared_->handler_timeouts;
+      log::error("http", "a request was not answered within " +
+                             std::to_string(self->options().handler_timeout.count()) + " s; answering 503");
+      self->keep_alive_ = false;
+      self->send(json_error(503, "the server could not finish this request in time. For a write: it "
+                                 "may or may not have been stored; sending the same document again "
+                                 "is safe (a position is never opened twice)"));
+    });
     auto self = shared_from_this();
-    handler_(request_, [self](HttpResponse response) {
-      asio::dispatch(self->stream_.get_executor(),
-                     [self, r = std::move(response)]() mutable { self->send(std::move(r)); });
+    shared_->handler(request_, [self, answered](HttpResponse response) {
+      if (answered->exchange(true)) return;
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+        self->timer_.cancel();
+        self->send(std::move(r));
+      });
     });
   }
 
   void send(HttpResponse r) {
-    if (options_.decorate) options_.decorate(request_, r);
-    body_ = r.body ? r.body : std::make_shared<const std::string>();
+    if (options().decorate) options().decorate(request_, r);
+    body_text_ = r.body ? r.body : std::make_shared<const std::string>();
     response_ = {};
     response_.result(r.status);
     response_.version(version_);
     response_.set(http::field::content_type, r.content_type);
     for (auto& [name, value] : r.headers) response_.set(name, value);
-    response_.body() = http::span_body<const char>::value_type(body_->data(), body_->size());
-    if (registry_->draining) keep_alive_ = false;
+    if (shared_->draining) keep_alive_ = false;
     response_.keep_alive(keep_alive_);
-    response_.prepare_payload();
-    stream_.expires_after(std::chrono::seconds(options_.read_timeout_seconds));
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    if (request_.method() == http::verb::head) {
+      response_.content_length(body_text_->size());  // what a GET would send
+    } else {
+      response_.body() = http::span_body<const char>::value_type(body_text_->data(), body_text_->size());
+      response_.prepare_payload();
+    }
+    stream_.expires_after(options().read_timeout);
+    http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    if (ec) return close();
+    if (ec) return fail(ec);
     if (!keep_alive_) return close();
     read();
   }
 
+  // Every error of the session arrives here: a refusal the client should
+  // read, or a closed connection.
+  void fail(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted || ec == asio::error::broken_pipe || ec == asio::error::eof)
+      return close();
+    keep_alive_ = false;
+    if (ec == http::error::body_limit) {
+      shared_->refused(413);
+      return send(json_error(413, "request body larger than " + std::to_string(options().body_limit) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      if (request_line_too_long()) {
+        shared_->refused(414);
+        return send(json_error(414, "request target longer than " + std::to_string(options().max_target) + " bytes"));
+      }
+      shared_->refused(431);
+      return send(json_error(431, "request headers too large"));
+    }
+    if (ec.category() == beast::error_code(http::error::end_of_stream).category()) {
+      shared_->refused(400);
+      return send(json_error(400, "malformed HTTP request: " + ec.message()));
+    }
+    log::debug("http", "connection error: " + ec.message());
+    close();
+  }
+
+  void release_body() {
+    if (reserved_) shared_->body_bytes -= reserved_;
+    reserved_ = 0;
+  }
+
   void close() {
     beast::error_code ec;
+    timer_.cancel();
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer timer_;
   beast::flat_buffer buffer_;
-  const HttpServerOptions& options_;
-  const HttpHandler& handler_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Shared> shared_;
+  std::optional<http::request_parser<http::empty_body>> header_;
+  std::optional<http::request_parser<http::string_body>> body_;
   HttpRequest request_;
   http::response<http::span_body<const char>> response_;
-  std::shared_ptr<const std::string> body_;
+  std::shared_ptr<const std::string> body_text_;
+  std::size_t reserved_ = 0;  // bytes of the body budget held by this request
   bool keep_alive_ = true;
   bool busy_ = false;  // between a request's arrival and its answer's write
   unsigned version_ = 11;
-  std::shared_ptr<SessionRegistry> registry_;
 };
+
+// Over the connection limit: one fixed 503, then close.
+void turn_away(tcp::socket socket) {
+  static const std::string response = [] {
+    std::string body = R"({"detail":"too many connections; try again in a moment"})";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           "Retry-After: 1\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  auto s = std::make_shared<tcp::socket>(std::move(socket));
+  asio::async_write(*s, asio::buffer(response), [s](beast::error_code, std::size_t) {
+    beast::error_code ec;
+    s->shutdown(tcp::socket::shutdown_both, ec);
+    s->close(ec);
+  });
+}
 
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& ioc, HttpServerOptions o, HttpHandler h)
-      : ioc(ioc), acceptor(asio::make_strand(ioc)), options(std::move(o)), handler(std::move(h)) {}
+      : ioc(ioc), acceptor(asio::make_strand(ioc)), retry(acceptor.get_executor()),
+        shared(std::make_shared<Shared>(std::move(o), std::move(h))) {}
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc),
-                          [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                            if (ec == asio::error::operation_aborted || !self->acceptor.is_open())
-                              return;
-                            if (!ec) {
-                              socket.set_option(tcp::no_delay(true), ec);
-                              auto session = std::make_shared<Session>(
-                                  std::move(socket), self->options, self->handler, self->registry);
-                              {
-                                std::lock_guard lock(self->registry->mutex);
-                                self->registry->sessions.push_back(session);
-                              }
-                              session->run();
-                            } else {
-                              log::warn("http", "accept failed: " + ec.message());
-                            }
-                            self->accept();
-                          });
+    acceptor.async_accept(asio::make_strand(ioc), [self = shared_from_this()](beast::error_code ec,
+                                                                              tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+      if (ec) return self->accept_failed(ec);
+      self->backoff = std::chrono::milliseconds(0);
+      if (self->shared->live.load() >= self->shared->max_connections) {
+        ++self->shared->refused_connections;
+        log::warn("http", "connection limit of " + std::to_string(self->shared->max_connections) +
+                              " reached; new connections are answered 503 and closed");
+        turn_away(std::move(socket));
+        return self->accept();
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      auto session = std::make_shared<Session>(std::move(socket), self->shared);
+      {
+        std::lock_guard lock(self->shared->mutex);
+        std::erase_if(self->shared->sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+        self->shared->sessions.push_back(session);
+      }
+      session->run();
+      self->accept();
+    });
+  }
+
+  // No file descriptor, no memory...: wait before the next accept instead of
+  // spinning (10 ms, doubling to 1 s).
+  void accept_failed(beast::error_code ec) {
+    ++shared->accept_failures;
+    backoff = std::min(std::chrono::milliseconds(1000), std::max(std::chrono::milliseconds(10), backoff * 2));
+    log::warn("http", "accept failed: " + ec.message() + "; pausing new connections briefly");
+    retry.expires_after(backoff);
+    retry.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e && self->acceptor.is_open()) self->accept();
+    });
   }
 
   asio::io_context& ioc;
   tcp::acceptor acceptor;
-  HttpServerOptions options;
-  HttpHandler handler;
+  asio::steady_timer retry;
+  std::chrono::milliseconds backoff{0};
   std::uint16_t bound_port = 0;
-  std::shared_ptr<SessionRegistry> registry = std::make_shared<SessionRegistry>();
+  std::shared_ptr<Shared> shared;
 };
 
 HttpServer::HttpServer(asio::io_context& ioc, HttpServerOptions options, HttpHandler handler)
@@ -197,17 +356,22 @@ HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::start() {
   beast::error_code ec;
-  auto address = asio::ip::make_address(impl_->options.host, ec);
-  if (ec) throw std::system_error(ec, "invalid HOST '" + impl_->options.host + "'");
-  tcp::endpoint endpoint(address, impl_->options.port);
+  auto address = asio::ip::make_address(impl_->shared->options.host, ec);
+  if (ec) throw std::system_error(ec, "invalid HOST '" + impl_->shared->options.host + "'");
+  impl_->shared->max_connections = impl_->shared->options.max_connections;
+  if (!impl_->shared->max_connections) {
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    impl_->shared->max_connections = default_max_connections(limit.rlim_cur);
+  }
+  tcp::endpoint endpoint(address, impl_->shared->options.port);
   auto& a = impl_->acceptor;
   a.open(endpoint.protocol(), ec);
   if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(endpoint, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::system_error(ec, "cannot listen on " + impl_->options.host + ":" +
-                                    std::to_string(impl_->options.port));
+    throw std::system_error(ec, "cannot listen on " + impl_->shared->options.host + ":" + std::to_string(impl_->shared->options.port));
   impl_->bound_port = a.local_endpoint().port();
   impl_->accept();
 }
@@ -217,21 +381,29 @@ void HttpServer::stop() {
   asio::dispatch(impl_->acceptor.get_executor(), [impl = impl_] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->retry.cancel();
   });
 }
 
 std::uint16_t HttpServer::port() const { return impl_->bound_port; }
 
-std::size_t HttpServer::open_connections() const { return impl_->registry->count(); }
+std::size_t HttpServer::open_connections() const { return impl_->shared->count(); }
+
+std::size_t HttpServer::max_connections() const { return impl_->shared->max_connections; }
+
+HttpServer::Counters HttpServer::counters() const {
+  const auto& s = *impl_->shared;
+  return {s.refused_connections.load(), s.accept_failures.load(), s.bodies_refused.load(), s.handler_timeouts.load()};
+}
 
 void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(std::size_t)> done) {
   auto impl = impl_;
-  impl->registry->draining = true;
+  impl->shared->draining = true;
   stop();
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard lock(impl->registry->mutex);
-    for (auto& w : impl->registry->sessions)
+    std::lock_guard lock(impl->shared->mutex);
+    for (auto& w : impl->shared->sessions)
       if (auto s = w.lock()) live.push_back(std::move(s));
   }
   for (auto& s : live) s->close_if_idle();
@@ -241,18 +413,16 @@ void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(st
     asio::steady_timer timer;
     std::chrono::steady_clock::time_point until;
     std::function<void(std::size_t)> done;
-    Drainer(std::shared_ptr<Impl> i, std::chrono::steady_clock::time_point u,
-            std::function<void(std::size_t)> d)
+    Drainer(std::shared_ptr<Impl> i, std::chrono::steady_clock::time_point u, std::function<void(std::size_t)> d)
         : impl(std::move(i)), timer(impl->ioc), until(u), done(std::move(d)) {}
     void step() {
-      std::size_t left = impl->registry->count();
+      std::size_t left = impl->shared->count();
       if (left == 0 || std::chrono::steady_clock::now() >= until) return done(left);
       timer.expires_after(std::chrono::milliseconds(20));
       timer.async_wait([self = shared_from_this()](beast::error_code) { self->step(); });
     }
   };
-  auto drainer = std::make_shared<Drainer>(impl, std::chrono::steady_clock::now() + deadline,
-                                           std::move(done));
+  auto drainer = std::make_shared<Drainer>(impl, std::chrono::steady_clock::now() + deadline, std::move(done));
   asio::post(impl->ioc, [drainer] { drainer->step(); });
 }
 

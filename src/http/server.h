@@ -1,12 +1,27 @@
 // HTTP/1.1 server on Boost.Beast: one small session object per connection,
-// keep-alive, 1 MiB body limit, 30 s read timeout. Handlers answer through a
-// callback so a write endpoint can wait for durability without blocking a
-// thread; GET handlers answer inline from pre-rendered bodies.
+// keep-alive. Handlers answer through a callback so a write endpoint can wait
+// for durability without blocking a thread; GET handlers answer inline from
+// pre-rendered bodies.
+//
+// What a client without a token can cost is bounded (SPEC §9):
+//  - connections: at most `max_connections` (default from the open-file
+//    limit); over it a connection gets a 503 and is closed; a failing accept
+//    (no file descriptors left) backs off instead of spinning;
+//  - memory: the header is read first (16 KiB at most, target 8 KiB: 414)
+//    and `admit` may answer from it (401/403/404/405) before one body byte
+//    is read; a body is read only within `body_limit` and while the bodies
+//    of all connections together stay within `max_body_bytes_in_flight`
+//    (else 503);
+//  - time: a request must arrive within `read_timeout`, an answer must be
+//    taken by the client within it, and a handler that has not answered
+//    within `handler_timeout` is answered 503 by the server.
+// HEAD is answered for every route like GET, without the body.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +33,7 @@
 namespace qc {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpRequestHeader = boost::beast::http::request_header<>;
 
 struct HttpResponse {
   unsigned status = 200;
@@ -33,11 +49,19 @@ struct HttpServerOptions {
   std::string host = "0.0.0.0";
   std::uint16_t port = 5050;
   std::size_t body_limit = 1 << 20;
-  int read_timeout_seconds = 30;
+  std::size_t max_body_bytes_in_flight = 64 << 20;
+  std::size_t max_connections = 0;  // 0: derived from the open-file limit
+  std::size_t max_target = 8192;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds handler_timeout{30};
+  // Called with the request's header before its body is read: a response
+  // to send instead (the body is then never read and the connection closes
+  // if one was announced), or nullopt to go on.
+  std::function<std::optional<HttpResponse>(const HttpRequestHeader&)> admit;
   // Added to every response (CORS); computed per request from its Origin.
   std::function<void(const HttpRequest&, HttpResponse&)> decorate;
-  // Told about requests the server answers itself (413, 431, 400 for
-  // malformed HTTP), which never reach the handler.
+  // Told about requests the server answers itself (400, 413, 414, 431, 503),
+  // which never reach the handler.
   std::function<void(unsigned status)> on_refused;
 };
 
@@ -55,7 +79,16 @@ class HttpServer {
   // has passed. Never blocks.
   void drain(std::chrono::milliseconds deadline, std::function<void(std::size_t left)> done);
   std::size_t open_connections() const;
+  std::size_t max_connections() const;
   std::uint16_t port() const;
+
+  struct Counters {
+    std::uint64_t connections_refused = 0;  // over max_connections
+    std::uint64_t accept_failures = 0;      // e.g. EMFILE
+    std::uint64_t bodies_refused = 0;       // over max_body_bytes_in_flight
+    std::uint64_t handler_timeouts = 0;
+  };
+  Counters counters() const;
 
  private:
   struct Impl;
@@ -64,5 +97,9 @@ class HttpServer {
 
 // A JSON error body {"detail": "..."}.
 HttpResponse json_error(unsigned status, std::string_view detail);
+
+// The connection limit for an open-file limit of `fd_limit`: room is left
+// for the database, the cache, the market feed and the process itself.
+std::size_t default_max_connections(std::uint64_t fd_limit);
 
 }  // namespace qc

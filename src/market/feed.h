@@ -29,8 +29,9 @@ class FeedSink {
   // A document from a feed's own recommendation source; invalid items are
   // skipped and logged.
   virtual void submit_document(RecommendationDocument doc) = 0;
-  // Blocks until everything submitted so far is applied and durable.
-  virtual void flush() = 0;
+  // Blocks until everything submitted so far is applied and durable: true;
+  // false when the sink stopped first and some of it is not durable.
+  virtual bool flush() = 0;
   // Whether the feed's market is in session now (for the ticker list).
   virtual void set_market_open(bool open) = 0;
   // Today's change per symbol from a provider snapshot (ticker list).

@@ -60,6 +60,10 @@ class Store {
   // Assigns `seq` to each new document in order; returns the seqs.
   virtual std::vector<std::int64_t> commit(const ChangeSet& changes) = 0;
   virtual StoreHealth health() = 0;
+  // A small durable write that changes nothing the engine reads (e.g. a
+  // heartbeat row / document with the current time), to learn whether commits
+  // can succeed while no real write is pending. Throws StoreError.
+  virtual void probe_write() = 0;
 };
 
 // Errors of any store adapter.

@@ -149,11 +149,11 @@ TEST_F(LedgerTest, ValidDocumentIsCreatedDurableAndVisible) {
   EXPECT_EQ(out.opened, 2u);
   EXPECT_TRUE(out.problems.empty());
   ASSERT_EQ(out.results.size(), 2u);
-  EXPECT_EQ(out.results[0].symbol, "AAPL");
-  EXPECT_EQ(out.results[0].open_timestamp, kT0);
-  EXPECT_EQ(out.results[0].entry_price, 145.1);
-  EXPECT_EQ(out.results[0].target_price, 150.2);
-  EXPECT_EQ(out.results[1].symbol, "NVDA");
+  EXPECT_EQ(out.results[0].position.symbol, "AAPL");
+  EXPECT_EQ(out.results[0].position.open_timestamp, kT0);
+  EXPECT_EQ(out.results[0].position.entry_price, 145.1);
+  EXPECT_EQ(out.results[0].position.target_price, 150.2);
+  EXPECT_EQ(out.results[1].position.symbol, "NVDA");
 
   // Visible at the moment the outcome is reported...
   auto body = recommendations();

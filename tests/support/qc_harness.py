@@ -375,8 +375,23 @@ class Server:
         return self.request("POST", "/api/recommendations", body=body, headers=headers)
 
     def readyz(self):
+        """/readyz, which must answer 200 (ready)."""
         status, _, body = self.get("/readyz")
         if status != 200:
+            raise AssertionError(f"/readyz answered {status}: {body}")
+        return body
+
+    def wait_ready(self, timeout=20.0):
+        """Waits until /readyz answers 200; returns its body."""
+        def check():
+            status, _, body = self.get("/readyz")
+            return body if status == 200 else None
+        return wait_until(check, timeout, f"/readyz on port {self.port} did not answer 200")
+
+    def status(self):
+        """/readyz's body whether ready (200) or not (503): counters and states."""
+        status, _, body = self.get("/readyz")
+        if status not in (200, 503) or not isinstance(body, dict):
             raise AssertionError(f"/readyz answered {status}: {body}")
         return body
 
@@ -385,7 +400,7 @@ class Server:
         def check():
             if self.proc.poll() is not None:
                 raise AssertionError(self._died_message("exited during the replay"))
-            r = self.readyz()
+            r = self.status()
             return r if r.get("feed", {}).get("exhausted") else None
         return wait_until(check, timeout, f"replay feed on port {self.port} did not report "
                                           f"feed.exhausted")

@@ -59,14 +59,16 @@ void ReplayFeed::run(FeedSink& sink) {
   }
   if (stop_) return;
   reader_.reset();  // its 8 MiB buffer is not needed any more
-  sink.flush();
+  if (!sink.flush()) {
+    log::error("replay", "the file was read, but not every bar was stored (the server stopped first)");
+    return;
+  }
   exhausted_ = true;
   log::info("replay", "file exhausted: " + std::to_string(bars_read_.load()) + " bars read, " +
                           std::to_string(lines_rejected_.load()) + " lines rejected");
 }
 
 void ReplayFeed::write_status(JsonWriter& w) const {
-  w.key("path").value(path_.string());
   w.key("bars_read").value(static_cast<std::int64_t>(bars_read_.load()));
   w.key("lines_rejected").value(static_cast<std::int64_t>(lines_rejected_.load()));
   w.key("exhausted").value(exhausted_.load());

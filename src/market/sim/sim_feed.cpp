@@ -163,7 +163,9 @@ void SimFeed::run(FeedSink& sink) {
             next_wake - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
     }
   }
-  sink.flush();
+  // After the last minute (max_minutes): wait until it is all stored. On a
+  // stop the ledger's own stop does that.
+  if (!stop_ && !sink.flush()) log::warn("sim", "stopped before every simulated bar was stored");
 }
 
 void SimFeed::write_status(JsonWriter& w) const {

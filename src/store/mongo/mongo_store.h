@@ -34,6 +34,7 @@ class MongoStore final : public Store {
   StoredState load() override;
   std::vector<std::int64_t> commit(const ChangeSet& changes) override;
   StoreHealth health() override;
+  void probe_write() override {}  // TEMPORARY until the store branch lands
 
   bool transactions() const { return transactions_; }
   bool change_streams() const { return transactions_; }  // both need a replica set

@@ -1,0 +1,129 @@
+#include "app/adapters.h"
+
+#include <future>
+
+#include "cache/memory/memory_cache.h"
+#include "cache/redis/redis_cache.h"
+#include "cache/redis/redis_url.h"
+#include "log/log.h"
+#include "log/redact.h"
+#include "market/polygon/polygon_feed.h"
+#include "market/polygon/polygon_proxy.h"
+#include "market/replay/replay_feed.h"
+#include "market/sim/sim_feed.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace qc {
+
+OpenedStore open_store(const ServeConfig& config) {
+  OpenedStore out;
+  if (!config.mongo_uri.empty()) {
+    auto m = std::make_unique<MongoStore>(config.mongo_uri);
+    out.mongo = m.get();
+    out.store = std::move(m);
+  } else {
+    out.store = std::make_unique<SqliteStore>(config.data_dir / "quantcrunch.sqlite3");
+  }
+  return out;
+}
+
+std::string describe_store(const OpenedStore& s, const LedgerCounters& c) {
+  std::string held = " (" + std::to_string(c.open_positions) + " open, " + std::to_string(c.closed_positions) +
+                     " closed positions, " + std::to_string(c.documents) + " recommendation documents)";
+  if (!s.mongo) return "database: SQLite at " + s.store->location() + held;
+  return "database: MongoDB at " + s.store->location() + ", database " + s.mongo->database() + held +
+         "; closes are " +
+         (s.mongo->transactions() ? "multi-document transactions (replica set)"
+                                  : "ordered idempotent writes (standalone server, no transactions)");
+}
+
+OpenedCache open_cache(const ServeConfig& config) {
+  OpenedCache out;
+  try {
+    if (auto endpoint = redis_endpoint_from(config.redis_url, config.redis_host)) {
+      auto redis = std::make_unique<RedisCache>(*endpoint);
+      auto warm = redis->warm_start();
+      out.description = "cache: Redis at " + redis->location() + " (last run left: " + warm.summary() +
+                        "; the database stays the source of truth)";
+      out.cache = std::move(redis);
+      return out;
+    }
+  } catch (const RedisUrlError& e) {
+    if (config.redis_url.rfind("rediss://", 0) != 0) throw ConfigError(e.what());
+    // A TLS-only Redis (e.g. Heroku Key-Value Store) is a valid setting this
+    // build cannot use; the cache is not the source of truth, so run without it.
+    log::warn("startup", std::string("cache: ") + e.what() + "; using the in-process cache");
+  }
+  out.cache = std::make_unique<MemoryCache>();
+  out.description = "cache: in-process memory";
+  return out;
+}
+
+std::unique_ptr<MarketFeed> open_feed(const ServeConfig& config, const Ledger& ledger,
+                                      std::function<void(const std::string&)> on_fatal) {
+  switch (config.feed) {
+    case FeedKind::Polygon: {
+      PolygonOptions o;
+      o.api_key = config.polygon_api_key;
+      o.ws_url = config.polygon_ws_url;
+      o.rest_url = config.polygon_api_url;
+      for (const auto& t : ledger.tickers()) o.symbols.push_back(t.symbol);
+      o.snapshot_interval = std::chrono::seconds(config.snapshot_seconds);
+      o.stale_after = std::chrono::seconds(config.stale_seconds);
+      o.first_backoff = std::chrono::milliseconds(config.backoff_ms);
+      o.max_backoff = std::chrono::milliseconds(std::max(config.backoff_ms, config.max_backoff_ms));
+      o.retry.first_delay = std::chrono::milliseconds(std::min(config.backoff_ms, 500));
+      o.on_fatal = std::move(on_fatal);
+      return std::make_unique<PolygonFeed>(std::move(o));
+    }
+    case FeedKind::Replay:
+      return std::make_unique<ReplayFeed>(config.replay_path, config.replay_rate);
+    case FeedKind::Sim: {
+      SimOptions o;
+      o.seed = config.sim_seed;
+      o.step_ms = config.sim_step_ms;
+      auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch()).count();
+      o.start_unix = now;
+      if (auto latest = ledger.latest_bar_start()) o.start_unix = std::max(now, *latest / 1000 + 60);
+      return std::make_unique<SimFeed>(ledger.tickers(), o);
+    }
+    case FeedKind::None:
+      break;
+  }
+  return std::make_unique<NoFeed>();
+}
+
+std::unique_ptr<MarketDataProxy> open_proxy(const ServeConfig& config, std::string& description) {
+  if (config.polygon_api_key.empty()) {
+    description = "charts: /api/aggregates and /api/marketstatus answer 503 (no POLYGON_API_KEY)";
+    return nullptr;
+  }
+  RetryPolicy retry;
+  retry.first_delay = std::chrono::milliseconds(std::min(config.backoff_ms, 500));
+  retry.max_attempts = 3;
+  description = "charts: /api/aggregates and /api/marketstatus proxied to " + redact_uri(config.polygon_api_url);
+  return std::make_unique<PolygonProxy>(config.polygon_api_url, config.polygon_api_key, retry);
+}
+
+std::unique_ptr<RecommendationWatcher> open_watcher(MongoStore* mongo, Ledger& ledger) {
+  if (!mongo) return nullptr;
+  Ledger* l = &ledger;
+  return std::make_unique<RecommendationWatcher>(*mongo, [l](StoredDocument doc) {
+    std::promise<DocumentOutcome> done;
+    auto future = done.get_future();
+    std::string us_date = doc.document.us_date;
+    l->submit_stored_document(std::move(doc), [&done](DocumentOutcome o) { done.set_value(std::move(o)); });
+    DocumentOutcome o = future.get();
+    for (const auto& p : o.problems) log::warn("watcher", "document " + us_date + ": " + describe(p) + " (skipped)");
+    switch (o.status) {
+      case DocumentOutcome::Status::Created:
+      case DocumentOutcome::Status::Duplicate: return RecommendationWatcher::Outcome::Durable;
+      case DocumentOutcome::Status::Invalid: return RecommendationWatcher::Outcome::Rejected;
+      case DocumentOutcome::Status::Unavailable: break;
+    }
+    return RecommendationWatcher::Outcome::Unavailable;
+  });
+}
+
+}  // namespace qc

@@ -1,0 +1,162 @@
+#include "app/server_status.h"
+
+#include "core/json_writer.h"
+
+namespace qc {
+
+ServerStatus::ServerStatus(Parts parts, std::chrono::milliseconds probe_interval)
+    : parts_(parts), probe_interval_(probe_interval) {
+  // The first probe runs here, so that the server is not "unavailable" for
+  // one interval after a healthy start.
+  auto h = parts_.store.health();
+  readable_ = h.ok;
+  read_detail_ = h.ok ? "ok" : h.detail;
+  probed_at_ = std::chrono::steady_clock::now();
+  thread_ = std::thread([this] { probe_loop(); });
+}
+
+ServerStatus::~ServerStatus() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void ServerStatus::attach(const HttpServer* server, const HttpMetrics* http) {
+  server_ = server;
+  http_ = http;
+}
+
+void ServerStatus::probe_loop() {
+  std::unique_lock lock(mutex_);
+  while (!wake_.wait_for(lock, probe_interval_, [&] { return stopping_; })) {
+    probing_ = true;
+    probe_started_ = std::chrono::steady_clock::now();
+    lock.unlock();
+    StoreHealth h;
+    try {
+      h = parts_.store.health();
+    } catch (const std::exception& e) {
+      h = {false, e.what()};
+    }
+    lock.lock();
+    probing_ = false;
+    readable_ = h.ok;
+    read_detail_ = h.ok ? "ok" : h.detail;
+    probed_at_ = std::chrono::steady_clock::now();
+  }
+}
+
+std::pair<bool, std::string> ServerStatus::readiness() const {
+  bool readable;
+  std::string read_detail;
+  std::int64_t probe_age_ms;
+  {
+    std::lock_guard lock(mutex_);
+    auto now = std::chrono::steady_clock::now();
+    readable = readable_;
+    read_detail = read_detail_;
+    probe_age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - probed_at_).count();
+    // A health check that hangs (a database that stopped answering) is a
+    // failure once it has taken longer than a few intervals.
+    if (probing_ && now - probe_started_ > 3 * probe_interval_ + std::chrono::seconds(5)) {
+      readable = false;
+      read_detail = "the database has not answered a health check for " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - probe_started_).count()) +
+                    " s";
+    }
+  }
+  auto write = parts_.ledger.write_health();
+  auto c = parts_.ledger.counters();
+  bool ready = readable && write.ok;
+
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("status").value(ready ? "ready" : "unavailable");
+  w.key("database").begin_object().key("kind").value(parts_.store.kind()).key("ok").value(ready);
+  w.key("readable").value(readable).key("writable").value(write.ok);
+  if (!readable) w.key("detail").value(read_detail);
+  else if (!write.ok) w.key("detail").value(write.reason);
+  w.key("last_write_ok").value(write.last_success);
+  w.key("checked_ms_ago").value(probe_age_ms);
+  w.key("commit_failures").value(static_cast<std::int64_t>(c.commit_failures)).end_object();
+  w.key("cache").begin_object().key("kind").value(parts_.cache.kind()).key("ok").value(parts_.cache.healthy()).end_object();
+  w.key("feed").begin_object().key("kind").value(parts_.feed.kind()).key("simulated").value(parts_.feed.simulated());
+  parts_.feed.write_status(w);
+  w.key("bars_applied").value(static_cast<std::int64_t>(c.bars_applied))
+      .key("bars_ignored").value(static_cast<std::int64_t>(c.bars_ignored))
+      .key("bars_unknown_symbol").value(static_cast<std::int64_t>(c.bars_unknown_symbol))
+      .key("bars_waiting").value(static_cast<std::int64_t>(c.queued_bars))
+      .end_object();
+  w.key("positions").begin_object().key("open").value(static_cast<std::int64_t>(c.open_positions))
+      .key("closed").value(static_cast<std::int64_t>(c.closed_positions)).end_object();
+  w.key("documents").value(static_cast<std::int64_t>(c.documents));
+  if (parts_.watcher) {
+    w.key("watcher").begin_object();
+    parts_.watcher->write_status(w);
+    w.end_object();
+  }
+  w.end_object();
+  return {ready, std::move(body)};
+}
+
+void ServerStatus::metrics(std::string& out) const {
+  auto c = parts_.ledger.counters();
+  auto f = parts_.feed.metrics();
+  auto counter = [&](const char* name, const char* help, double v) { append_metric(out, name, "counter", help, "", v); };
+  auto gauge = [&](const char* name, const char* help, double v) { append_metric(out, name, "gauge", help, "", v); };
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+  gauge("qc_open_positions", "Positions open now.", n(c.open_positions));
+  counter("qc_positions_opened_total", "Positions opened by this process.", n(c.positions_opened));
+  append_header(out, "qc_positions_closed_total", "counter", "Positions closed by this process, by notes.");
+  append_sample(out, "qc_positions_closed_total", "notes=\"Reached stop loss\"", n(c.closed_stop_loss));
+  append_sample(out, "qc_positions_closed_total", "notes=\"Reached target price\"", n(c.closed_target_price));
+  counter("qc_bars_applied_total", "Minute bars applied to the engine.", n(c.bars_applied));
+  append_header(out, "qc_rejected_inputs_total", "counter",
+                "Inputs refused or ignored, by reason (nothing stored changed).");
+  std::uint64_t http_invalid = http_ ? http_->rejected(HttpMetrics::DocumentInvalid) : 0;
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"document_invalid\"", n(c.documents_rejected + http_invalid));
+  for (auto r : {HttpMetrics::MalformedJson, HttpMetrics::BodyTooLarge, HttpMetrics::MalformedRequest,
+                 HttpMetrics::Unauthorized, HttpMetrics::BadParameter})
+    append_sample(out, "qc_rejected_inputs_total", std::string("reason=\"") + HttpMetrics::rejection_name(r) + "\"",
+                  n(http_ ? http_->rejected(r) : 0));
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"item_invalid\"", n(c.items_skipped));
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"bar_not_newer\"", n(c.bars_ignored));
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"bar_unknown_symbol\"", n(c.bars_unknown_symbol));
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"frame_malformed\"", n(f.frames_dropped));
+  append_sample(out, "qc_rejected_inputs_total", "reason=\"line_malformed\"", n(f.lines_rejected));
+  counter("qc_feed_frames_total", "Websocket frames received from the market-data provider.", n(f.frames));
+  counter("qc_feed_reconnects_total", "Websocket reconnects.", n(f.reconnects));
+  counter("qc_backfilled_bars_total", "Minute bars fetched by backfill after a gap.", n(f.backfilled_bars));
+  counter("qc_backfill_errors_total", "Failed backfill requests (retried).", n(f.backfill_errors));
+  counter("qc_snapshot_errors_total", "Failed ticker snapshot refreshes.", n(f.snapshot_errors));
+  auto stats = parts_.proxy ? parts_.proxy->cache_stats() : MarketDataProxy::CacheStats{};
+  append_header(out, "qc_cache_requests_total", "counter", "Chart proxy cache lookups, by result.");
+  append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"hit\"", n(stats.hits));
+  append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"miss\"", n(stats.misses));
+  gauge("qc_cache_up", "1 when the cache (memory or Redis) is reachable.", parts_.cache.healthy() ? 1 : 0);
+  counter("qc_store_errors_total", "Database commits that failed (nothing of the batch stored).", n(c.commit_failures));
+  auto write = parts_.ledger.write_health();
+  gauge("qc_store_writable", "1 when the last commit or write probe succeeded.", write.ok ? 1 : 0);
+  counter("qc_writes_unavailable_total",
+          "Documents answered 503 (busy, waited too long, database unavailable, shutting down); nothing stored.",
+          n(c.documents_unavailable));
+  gauge("qc_ledger_waiting_bars", "Minute bars waiting for the ledger (queued or to be applied again).",
+        n(c.queued_bars));
+  gauge("qc_ledger_waiting_documents", "Documents waiting for the ledger.", n(c.queued_documents));
+  if (server_) {
+    auto s = server_->counters();
+    gauge("qc_http_connections", "Open HTTP connections.", n(server_->open_connections()));
+    gauge("qc_http_connections_max", "Connection limit (QC_MAX_CONNECTIONS).", n(server_->max_connections()));
+    counter("qc_http_connections_refused_total", "Connections answered 503 over the limit.", n(s.connections_refused));
+    counter("qc_http_accept_failures_total", "Failed accepts (e.g. no file descriptors left).", n(s.accept_failures));
+    counter("qc_http_bodies_refused_total", "Requests answered 503: request bodies in flight at their limit.",
+            n(s.bodies_refused));
+    counter("qc_http_handler_timeouts_total", "Requests the server answered 503 because they took too long.",
+            n(s.handler_timeouts));
+  }
+}
+
+}  // namespace qc
