@@ -331,6 +331,9 @@ void Ledger::run() {
         return stopping_ || !queue_.empty() || market_open_changed_.load();
       });
       jobs.swap(queue_);
+      // The bars taken stay in the backlog until they are applied and
+      // stored (or kept for later), so a stalled ledger holds feeds back.
+      held_bars_ = reapply_bars_.size() + queued_bars_;
       queued_bars_ = 0;
       queued_documents_ = 0;
       if (stopping_) {
@@ -351,11 +354,11 @@ void Ledger::run() {
     if (!reapply_bars_.empty()) {
       jobs.push_front(BarsJob{std::move(reapply_bars_)});
       reapply_bars_.clear();
-      set_held_bars(0);
     }
     if (jobs.empty()) probe_if_idle();
     else process(jobs);
     jobs.clear();
+    set_held_bars(reapply_bars_.size());
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
     if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
   }

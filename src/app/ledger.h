@@ -75,7 +75,8 @@ struct WriteHealth {
 };
 
 struct LedgerOptions {
-  std::size_t max_backlog_bars = 1 << 16;
+  // Bars queued, being applied, or kept to be applied again.
+  std::size_t max_backlog_bars = 1 << 17;
   std::size_t max_queued_documents = 1024;
   // A document not applied within this long after submission is answered
   // Unavailable and dropped.
@@ -210,7 +211,7 @@ class Ledger final : public FeedSink {
   std::condition_variable room_;
   std::deque<Job> queue_;
   std::size_t queued_bars_ = 0;
-  std::size_t held_bars_ = 0;  // reapply_bars_.size(), for back-pressure
+  std::size_t held_bars_ = 0;  // bars taken by the thread and not yet stored, for back-pressure
   std::size_t queued_documents_ = 0;
   bool stopping_ = false;
   bool joining_ = false;

@@ -134,7 +134,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool has_body = h.has_content_length() ? header_->content_length().value_or(0) > 0 : h.chunked();
     auto refuse = [&](unsigned status, std::string_view why) {
       shared_->refused(status);
-      if (has_body || status >= 500) keep_alive_ = false;
+      keep_alive_ = false;  // the server's own refusals end the connection
       send(json_error(status, why));
     };
     if (h.target().size() > options().max_target)

@@ -189,6 +189,18 @@ TEST(EngineOpenInvalid, TargetEqualToCurrentIsRejected) {
   expect_single_invalid(item("AAPL", 145.1, 145.1), "targetPrice");
 }
 
+TEST(EngineOpenInvalid, FinitePricesWhoseExpectedProfitOverflowsAreRejected) {
+  // (1e300 - 1e-300) / 1e-300 * 100 is +inf: it would be served as null.
+  expect_single_invalid(item("AAPL", 1e300, 1e-300), "targetPrice");
+}
+
+TEST(EngineOpenInvalid, LargestRepresentableExpectedProfitIsAccepted) {
+  Engine e;
+  auto r = e.open(doc({item("AAPL", 1e300, 1e-5)}));
+  ASSERT_EQ(r.opened.size(), 1u);
+  EXPECT_TRUE(std::isfinite(r.opened[0].expected_profit));
+}
+
 TEST(EngineOpenInvalid, CurrentPriceNaNIsRejected) {
   expect_single_invalid(item("AAPL", 150, kNaN), "currentPrice");
 }
@@ -407,6 +419,45 @@ TEST(EngineOpenOnce, RestoredOpenIdentityIsNotOpenedAgain) {
   EXPECT_TRUE(r.opened.empty());
   EXPECT_EQ(r.already_known.size(), 1u);
   EXPECT_EQ(e.open_count(), 1u);
+}
+
+// --- what is held for an identity -------------------------------------------------
+
+TEST(EngineHeld, NeverOpenedIdentityHoldsNothing) {
+  Engine e;
+  EXPECT_FALSE(e.held("AAPL", kJul12_1059).has_value());
+}
+
+TEST(EngineHeld, OpenIdentityHoldsTheFirstPricesNotARepostsPrices) {
+  Engine e;
+  e.open(doc({item("AAPL", 150.2, 145.1)}));
+  auto again = e.open(doc({item("AAPL", 170, 160)}));
+  EXPECT_TRUE(again.opened.empty());
+  auto held = e.held("AAPL", kJul12_1059);
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->state, qc::HeldPosition::State::Open);
+  EXPECT_EQ(held->position.entry_price, 145.1);
+  EXPECT_EQ(held->position.target_price, 150.2);
+}
+
+TEST(EngineHeld, ClosedIdentityHoldsTheClosedPosition) {
+  Engine e;
+  e.open(doc({item("NVDA", 220, 200)}));
+  std::vector<qc::ClosedPosition> closed;
+  MinuteBar b;
+  b.symbol = "NVDA";
+  b.open = 200;
+  b.high = 221;
+  b.low = 199;
+  b.close = 220;
+  b.start_ms = (kJul12_1059 + 60) * 1000;
+  b.end_ms = b.start_ms + 60'000;
+  e.apply(b, closed);
+  ASSERT_EQ(closed.size(), 1u);
+  auto held = e.held("NVDA", kJul12_1059);
+  ASSERT_TRUE(held.has_value());
+  EXPECT_EQ(held->state, qc::HeldPosition::State::Closed);
+  EXPECT_EQ(held->position.entry_price, 200);
 }
 
 }  // namespace

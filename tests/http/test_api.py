@@ -583,5 +583,122 @@ class OperationsTest(ApiTestCase):
             self.assertEqual(data, f.read())
 
 
+# ---------------------------------------------------------------------------
+# HTTP edge cases and inputs that used to slip through (issue 8, SPEC §4, §9)
+
+
+class EdgeCaseTest(ApiTestCase):
+    def raw(self, s, request, timeout=10):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            data = b""
+            try:
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.split(b"\r\n", 1)[0].decode(), head.decode(errors="replace"), body
+
+    def test_head_answers_every_get_route_with_the_get_headers_and_no_body(self):
+        s = self.server()
+        paths = ["/api/tickerlist", "/api/recommendations", "/api/performance", "/healthz",
+                 "/readyz", "/metrics", "/nope"]
+        if h.swagger_bundle_available():
+            paths += ["/openapi.json", "/docs"]
+        for path in paths:
+            with self.subTest(path=path):
+                status_get, headers_get, body_get = s.get_raw(path)
+                status_head, headers_head, body_head = s.request_raw("HEAD", path)
+                self.assertEqual(status_head, status_get)
+                self.assertEqual(body_head, b"")
+                self.assertEqual(headers_head.get("Content-Type"), headers_get.get("Content-Type"))
+                if path not in ("/readyz", "/metrics"):  # their bodies change between calls
+                    self.assertEqual(int(headers_head.get("Content-Length")), len(body_get))
+
+    def test_head_keeps_the_connection_usable(self):
+        s = self.server()
+        c = h.KeepAliveClient(s.port)
+        self.addCleanup(c.close)
+        status, _, _ = c.request_raw("HEAD", "/api/tickerlist")
+        self.assertEqual(status, 200)
+        status, _, body = c.request("GET", "/api/tickerlist")
+        self.assertEqual(status, 200)
+        self.assertIn("tickerlist", body)
+
+    def test_405_allow_lists_head(self):
+        s = self.server()
+        status, headers, _ = s.request_raw("DELETE", "/api/tickerlist")
+        self.assertEqual(status, 405)
+        self.assertIn("HEAD", headers.get("Allow"))
+
+    def test_target_over_8_kib_is_414(self):
+        s = self.server()
+        for size in (8193, 12000, 40000):
+            with self.subTest(size=size):
+                target = "/api/recommendations?limit=5&pad=" + "x" * size
+                line, _, body = self.raw(s, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                self.assertTrue(line.startswith("HTTP/1.1 414"), line)
+                self.assert_detail(json.loads(body), 414)
+
+    def test_target_of_8_kib_is_served(self):
+        s = self.server()
+        base = "/api/recommendations?limit=5&pad="
+        target = base + "x" * (8192 - len(base))
+        status, _, _ = s.get_raw(target)
+        self.assertEqual(status, 200)
+
+    def test_http_1_1_without_host_is_400(self):
+        s = self.server()
+        line, _, body = self.raw(s, b"GET /api/tickerlist HTTP/1.1\r\n\r\n")
+        self.assertTrue(line.startswith("HTTP/1.1 400"), line)
+        self.assertIn("Host", json.loads(body)["detail"])
+
+    def test_http_1_0_without_host_is_served(self):
+        s = self.server()
+        line, _, _ = self.raw(s, b"GET /api/tickerlist HTTP/1.0\r\n\r\n")
+        self.assertTrue(line.startswith("HTTP/1.0 200"), line)
+
+    def test_error_quoting_invalid_utf8_from_the_query_is_valid_utf8_json(self):
+        s = self.server()
+        status, _, data = s.get_raw("/api/recommendations?limit=%FF%FE%C0")
+        self.assertEqual(status, 422)
+        body = json.loads(data.decode("utf-8"))  # strict: raises on invalid UTF-8
+        self.assertIn("\ufffd", body["detail"])
+
+    def test_error_quoting_invalid_utf8_from_the_body_is_valid_utf8_json(self):
+        s = self.server()
+        raw = (b'{"us-date":"2021-07-12 10:59:00","sg-date":"2021-07-12 22:59:00",'
+               b'"recommendations":[{"symbol":"AA\xffPL","targetPrice":150.2,"currentPrice":145.1}]}')
+        status, _, data = s.request_raw("POST", "/api/recommendations", body=raw,
+                                        headers={"Authorization": f"Bearer {TOKEN}",
+                                                 "Content-Type": "application/json"})
+        self.assertIn(status, (400, 422))
+        json.loads(data.decode("utf-8"))
+
+    def test_non_finite_expected_profit_is_422_and_nothing_stored(self):
+        s = self.server()
+        doc = doc_at("2021-07-12 10:59:00", [("AAPL", 1e300, 1e-300)])
+        status, _, body = s.post_document(doc)
+        self.assertEqual(status, 422, body)
+        self.assertIn("expected_profit", body["detail"])
+        self.assert_nothing_stored(s)
+
+    def test_repost_of_an_open_identity_with_other_prices_answers_the_held_prices(self):
+        s = self.server()
+        status, _, _ = s.post_document(doc_at("2021-07-12 10:59:00", [("AAPL", 150.2, 145.1)]))
+        self.assertEqual(status, 201)
+        status, _, body = s.post_document(doc_at("2021-07-12 10:59:00", [("AAPL", 170.0, 160.0)]))
+        self.assertIn(status, (200, 201), body)
+        self.assertEqual(body["opened"], 0)
+        [item] = body["results"]
+        self.assertEqual(item["state"], "already_open")
+        self.assertEqual(item["entry_price"], 145.1)
+        self.assertEqual(item["target_price"], 150.2)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -381,13 +381,6 @@ class Server:
             raise AssertionError(f"/readyz answered {status}: {body}")
         return body
 
-    def wait_ready(self, timeout=20.0):
-        """Waits until /readyz answers 200; returns its body."""
-        def check():
-            status, _, body = self.get("/readyz")
-            return body if status == 200 else None
-        return wait_until(check, timeout, f"/readyz on port {self.port} did not answer 200")
-
     def status(self):
         """/readyz's body whether ready (200) or not (503): counters and states."""
         status, _, body = self.get("/readyz")
