@@ -178,10 +178,22 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Hands the request to the handler; answers 503 itself if the handler
   // has not answered within handler_timeout (a late answer is dropped).
+  // Handlers that answer at once (every GET) cost no timer.
   void dispatch() {
     auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto self = shared_from_this();
+    shared_->handler(request_, [self, answered](HttpResponse response) {
+      if (answered->exchange(true)) return;
+      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+        self->timer_.cancel();
+        self->send(std::move(r));
+      });
+    });
+    if (answered->load()) return;
+    // Still on the session's strand: an answer arriving from now on is
+    // dispatched here after this function returns, so it sees the timer.
     timer_.expires_after(options().handler_timeout);
-    timer_.async_wait([self = shared_from_this(), answered](beast::error_code ec) {
+    timer_.async_wait([self, answered](beast::error_code ec) {
       if (ec || answered->exchange(true)) return;
       ++self->shared_->handler_timeouts;
       log::error("http", "a request was not answered within " +
@@ -190,14 +202,6 @@ class Session : public std::enable_shared_from_this<Session> {
       self->send(json_error(503, "the server could not finish this request in time. For a write: it "
                                  "may or may not have been stored; sending the same document again "
                                  "is safe (a position is never opened twice)"));
-    });
-    auto self = shared_from_this();
-    shared_->handler(request_, [self, answered](HttpResponse response) {
-      if (answered->exchange(true)) return;
-      asio::dispatch(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
-        self->timer_.cancel();
-        self->send(std::move(r));
-      });
     });
   }
 
