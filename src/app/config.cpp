@@ -1,7 +1,14 @@
+// Configuration (SPEC §3). Flags are parsed by CLI11 into their raw text; each
+// setting then takes its value from the flag when given, else from the
+// variable, and that one value is parsed and checked by the same code, so an
+// error names the flag or the variable the value came from.
 #include "app/config.h"
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 namespace qc {
@@ -57,28 +64,151 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// Splits "--name=value" / "--name value"; returns false for a positional.
-struct FlagReader {
-  const std::vector<std::string>& args;
-  std::size_t i = 0;
-  std::string name, value;
-  bool has_value = false;
-  bool next() {
-    if (i >= args.size()) return false;
-    const std::string& a = args[i++];
-    if (a.rfind("--", 0) != 0) throw ConfigError("unexpected argument '" + a + "'");
-    auto eq = a.find('=');
-    has_value = eq != std::string::npos;
-    name = a.substr(0, eq);
-    value = has_value ? a.substr(eq + 1) : std::string();
-    return true;
-  }
-  std::string take() {
-    if (has_value) return value;
-    if (i >= args.size()) throw ConfigError("option " + name + " needs a value");
-    return args[i++];
-  }
+// ---- flags (CLI11) -----------------------------------------------------------
+
+// The raw text of one flag, parsed later by the code that parses its variable.
+struct Flag {
+  CLI::Option* option = nullptr;
+  std::string value;
+  bool given() const { return option && option->count() > 0; }
 };
+
+// Help text: the usage line first, then the description, the options and the
+// footer (CLI11's default puts the description first and says "Usage:").
+class UsageFirstFormatter : public CLI::Formatter {
+ public:
+  explicit UsageFirstFormatter(std::string usage) : usage_(std::move(usage)) {
+    column_width(24);
+    label("OPTIONS", "options");
+  }
+  std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode mode) const override {
+    std::string out = usage_ + "\n";
+    if (!app->get_description().empty()) out += "\n" + app->get_description() + "\n";
+    out += make_groups(app, mode);
+    if (!app->get_footer().empty()) out += "\n" + app->get_footer() + "\n";
+    return out;
+  }
+
+ private:
+  std::string usage_;
+};
+
+CLI::App& base_app(CLI::App& app, std::string usage, const std::string& group) {
+  app.formatter(std::make_shared<UsageFirstFormatter>(std::move(usage)));
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(group);
+  app.set_help_flag("-h,--help", "print this help and exit")->group(group);
+  return app;
+}
+
+struct ServeFlags {
+  Flag host, port, data_dir, feed, replay_rate, sim_step_ms, sim_seed, docs_dir, threads, log_level,
+      log_format;
+};
+
+std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
+  auto app =
+      std::make_unique<CLI::App>("Runs the HTTP API and the position engine.", "quantcrunch serve");
+  base_app(*app, "usage: quantcrunch serve [options]",
+           "options (each also settable by the environment variable in brackets)");
+  auto add = [&](Flag& flag, const char* name, const char* type, const char* help) {
+    flag.option = app->add_option(name, flag.value, help)->type_name(type);
+  };
+  add(f.host, "--host", "H", "bind address [HOST] (default 0.0.0.0)");
+  add(f.port, "--port", "N", "HTTP port [PORT] (default 5050)");
+  add(f.data_dir, "--data-dir", "DIR",
+      "SQLite file and local state [QC_DATA_DIR] (default ./data)");
+  add(f.feed, "--feed", "KIND",
+      "sim | replay:PATH | none | polygon [QC_FEED]\n"
+      "(default: polygon when POLYGON_API_KEY is set, else sim)");
+  add(f.replay_rate, "--replay-rate", "N",
+      "replay at N bars/s, 0 = unlimited [QC_REPLAY_RATE] (default 0)");
+  add(f.sim_step_ms, "--sim-step-ms", "MS",
+      "wall-clock ms per simulated minute [QC_SIM_STEP_MS] (default 50)");
+  add(f.sim_seed, "--sim-seed", "N", "seed of the simulated random walk (default 20210712)");
+  add(f.docs_dir, "--docs-dir", "DIR",
+      "where openapi.json and the Swagger UI files are [QC_DOCS_DIR]\n"
+      "(default: next to the binary)");
+  add(f.threads, "--threads", "N", "HTTP threads, 1 to 64 [QC_HTTP_THREADS] (default 2)");
+  add(f.log_level, "--log-level", "L",
+      "debug | info | warn | error [QC_LOG_LEVEL]\n(default info)");
+  add(f.log_format, "--log-format", "F",
+      "text | json (one JSON object per line) [QC_LOG_FORMAT]\n"
+      "(default text)");
+  app->footer(
+      "Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),\n"
+      "QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).\n"
+      "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,\n"
+      "POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (see README).\n"
+      "Variables are read from the environment, then ./.env (environment wins);\n"
+      "flags win over both.");
+  return app;
+}
+
+struct BacktestFlags {
+  Flag recommendations, bars, out;
+  bool quiet = false;
+};
+
+std::unique_ptr<CLI::App> make_backtest_app(BacktestFlags& f) {
+  auto app = std::make_unique<CLI::App>(
+      "Runs the position engine over recommendation documents (JSON Lines) and minute\n"
+      "bars (JSON Lines of Polygon AM events, or CSV symbol,time,open,high,low,close,volume)\n"
+      "and prints the /api/performance document. Progress goes to stderr.",
+      "quantcrunch backtest");
+  base_app(*app,
+           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--out PATH] [--quiet]",
+           "options");
+  auto add = [&](Flag& flag, const char* name, const char* help) {
+    flag.option = app->add_option(name, flag.value, help)->type_name("PATH");
+  };
+  add(f.recommendations, "--recommendations", "recommendation documents, JSON Lines (required)");
+  add(f.bars, "--bars", "minute bars, JSON Lines or CSV (required)");
+  add(f.out, "--out", "write the performance document here (default: stdout)");
+  app->add_flag("--quiet", f.quiet, "no progress lines on stderr");
+  return app;
+}
+
+// CLI11 gives an option that needs a value the next argument even when that
+// is another option ("--port --threads 4" sets the port to "--threads"):
+// reported as the missing value it is.
+void check_swallowed_options(const CLI::App& app, const std::string& see) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0 || opt->get_type_size() == 0) continue;
+    for (const auto& value : opt->results()) {
+      std::string name = value.substr(0, value.find('='));
+      if (name.rfind("--", 0) != 0) continue;
+      for (const CLI::Option* other : app.get_options())
+        if (other->check_lname(name.substr(2)))
+          throw ConfigError("option " + opt->get_name() + " needs a value (it was followed by " +
+                            name + ")" + see);
+    }
+  }
+}
+
+// Runs CLI11 over `args`; its errors become one-line ConfigErrors.
+void parse_flags(CLI::App& app, const std::vector<std::string>& args, const std::string& command) {
+  const std::string see = " (see quantcrunch " + command + " --help)";
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+  try {
+    app.parse(reversed);
+    check_swallowed_options(app, see);
+  } catch (const CLI::CallForHelp&) {
+    throw ConfigError("--help is answered before the configuration is read" + see);
+  } catch (const CLI::ExtrasError&) {
+    check_swallowed_options(app, see);
+    auto extra = app.remaining();
+    std::string first = extra.empty() ? std::string() : extra.front();
+    if (first.rfind("-", 0) == 0 && first.size() > 1)
+      throw ConfigError("unknown option " + first.substr(0, first.find('=')) + see);
+    throw ConfigError("unexpected argument '" + first + "'" + see);
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "--port: 1 required N missing": the option is named before the ':'.
+    std::string what = e.what();
+    throw ConfigError("option " + what.substr(0, what.find(':')) + " needs a value" + see);
+  } catch (const CLI::ParseError& e) {
+    throw ConfigError(std::string(e.what()) + see);
+  }
+}
 
 }  // namespace
 
@@ -118,15 +248,35 @@ Variables collect_variables(char** env, const std::filesystem::path& dotenv) {
 }
 
 ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::string>& args) {
+  ServeFlags flags;
+  auto app = make_serve_app(flags);
+  parse_flags(*app, args, "serve");
+
   ServeConfig c;
-  auto var = [&](const char* name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end() || it->second.empty()) return std::nullopt;
-    return it->second;
+  // The value of one setting and the name to report it under: the flag when
+  // given (flags win), else the variable when set and not empty, else nothing.
+  struct Setting {
+    std::string name, value;
   };
-  if (auto v = var("PORT")) c.port = parse_int<std::uint16_t>("PORT", *v, 1, 65535);
-  if (auto v = var("HOST")) c.host = *v;
-  if (auto v = var("QC_DATA_DIR")) c.data_dir = *v;
+  auto setting = [&](const char* variable, const Flag* flag = nullptr) -> std::optional<Setting> {
+    if (flag && flag->given()) return Setting{flag->option->get_name(), flag->value};
+    if (!variable) return std::nullopt;
+    auto it = vars.find(variable);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return Setting{variable, it->second};
+  };
+  auto var = [&](const char* name) -> std::optional<std::string> {
+    if (auto s = setting(name)) return s->value;
+    return std::nullopt;
+  };
+
+  if (auto s = setting("PORT", &flags.port))
+    c.port = parse_int<std::uint16_t>(s->name, s->value, 1, 65535);
+  if (auto s = setting("HOST", &flags.host)) c.host = s->value;
+  if (auto s = setting("QC_DATA_DIR", &flags.data_dir)) {
+    if (s->value.empty()) throw ConfigError(s->name + " must not be empty");
+    c.data_dir = s->value;
+  }
   if (auto v = var("MONGO_ATLAS_URI")) c.mongo_uri = *v;
   if (auto v = var("REDIS_URL")) c.redis_url = *v;
   if (auto v = var("REDIS_HOST")) c.redis_host = *v;
@@ -135,33 +285,36 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("POLYGON_WS_URL")) c.polygon_ws_url = *v;
   if (auto v = var("QC_API_TOKEN")) c.api_token = *v;
   if (auto v = var("QC_CORS_ORIGINS")) c.cors_origins = split_list(*v);
-  if (auto v = var("QC_FEED")) set_feed(c, "QC_FEED", *v);
-  if (auto v = var("QC_REPLAY_RATE")) c.replay_rate = parse_nonnegative("QC_REPLAY_RATE", *v);
-  if (auto v = var("QC_SIM_STEP_MS")) c.sim_step_ms = parse_int<int>("QC_SIM_STEP_MS", *v, 0, 60000);
-  if (auto v = var("QC_DOCS_DIR")) c.docs_dir = *v;
-  if (auto v = var("QC_HTTP_THREADS")) c.http_threads = parse_int<int>("QC_HTTP_THREADS", *v, 1, 64);
-  if (auto v = var("QC_LOG_LEVEL")) c.log_level = *v;
-  if (auto v = var("QC_LOG_FORMAT")) c.log_format = *v;
-  if (auto v = var("QC_SNAPSHOT_SECONDS")) c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
-  if (auto v = var("QC_POLYGON_STALE_SECONDS")) c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
-  if (auto v = var("QC_POLYGON_BACKOFF_MS")) c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
-  if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS")) c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
-
-  FlagReader f{args, 0, {}, {}, false};
-  while (f.next()) {
-    if (f.name == "--host") c.host = f.take();
-    else if (f.name == "--port") c.port = parse_int<std::uint16_t>("--port", f.take(), 1, 65535);
-    else if (f.name == "--data-dir") c.data_dir = f.take();
-    else if (f.name == "--feed") set_feed(c, "--feed", f.take());
-    else if (f.name == "--replay-rate") c.replay_rate = parse_nonnegative("--replay-rate", f.take());
-    else if (f.name == "--sim-step-ms") c.sim_step_ms = parse_int<int>("--sim-step-ms", f.take(), 0, 60000);
-    else if (f.name == "--sim-seed") c.sim_seed = parse_int<std::uint64_t>("--sim-seed", f.take(), 0, UINT64_MAX);
-    else if (f.name == "--docs-dir") c.docs_dir = f.take();
-    else if (f.name == "--threads") c.http_threads = parse_int<int>("--threads", f.take(), 1, 64);
-    else if (f.name == "--log-level") c.log_level = f.take();
-    else if (f.name == "--log-format") c.log_format = f.take();
-    else throw ConfigError("unknown option " + f.name + " (see quantcrunch serve --help)");
+  if (auto s = setting("QC_FEED", &flags.feed)) set_feed(c, s->name, s->value);
+  if (auto s = setting("QC_REPLAY_RATE", &flags.replay_rate))
+    c.replay_rate = parse_nonnegative(s->name, s->value);
+  if (auto s = setting("QC_SIM_STEP_MS", &flags.sim_step_ms))
+    c.sim_step_ms = parse_int<int>(s->name, s->value, 0, 60000);
+  if (auto s = setting(nullptr, &flags.sim_seed))
+    c.sim_seed = parse_int<std::uint64_t>(s->name, s->value, 0, UINT64_MAX);
+  if (auto s = setting("QC_DOCS_DIR", &flags.docs_dir)) c.docs_dir = s->value;
+  if (auto s = setting("QC_HTTP_THREADS", &flags.threads))
+    c.http_threads = parse_int<int>(s->name, s->value, 1, 64);
+  if (auto s = setting("QC_LOG_LEVEL", &flags.log_level)) {
+    c.log_level = s->value;
+    const char* levels[] = {"debug", "info", "warn", "warning", "error"};
+    if (std::find(std::begin(levels), std::end(levels), c.log_level) == std::end(levels))
+      throw ConfigError(s->name + " must be debug, info, warn or error, got '" + s->value + "'");
   }
+  if (auto s = setting("QC_LOG_FORMAT", &flags.log_format)) {
+    c.log_format = s->value;
+    if (c.log_format != "text" && c.log_format != "json")
+      throw ConfigError(s->name + " must be text or json, got '" + s->value + "'");
+  }
+  if (auto v = var("QC_SNAPSHOT_SECONDS"))
+    c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
+  if (auto v = var("QC_POLYGON_STALE_SECONDS"))
+    c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
+  if (auto v = var("QC_POLYGON_BACKOFF_MS"))
+    c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
+  if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS"))
+    c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
+
   if (c.cors_origins.empty()) c.cors_origins = {"*"};
   if (!c.feed_chosen) c.feed = c.polygon_api_key.empty() ? FeedKind::Sim : FeedKind::Polygon;
   if (c.feed == FeedKind::Replay) {
@@ -171,63 +324,31 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   }
   if (c.feed == FeedKind::Polygon && c.polygon_api_key.empty())
     throw ConfigError("--feed polygon needs POLYGON_API_KEY");
-  if (c.data_dir.empty()) throw ConfigError("QC_DATA_DIR must not be empty");
-  if (c.log_format != "text" && c.log_format != "json")
-    throw ConfigError("QC_LOG_FORMAT must be text or json, got '" + c.log_format + "'");
-  for (const char* level : {"debug", "info", "warn", "warning", "error"})
-    if (c.log_level == level) return c;
-  throw ConfigError("QC_LOG_LEVEL must be debug, info, warn or error, got '" + c.log_level + "'");
+  return c;
 }
 
 BacktestConfig parse_backtest_config(const std::vector<std::string>& args) {
+  BacktestFlags flags;
+  auto app = make_backtest_app(flags);
+  parse_flags(*app, args, "backtest");
   BacktestConfig c;
-  FlagReader f{args, 0, {}, {}, false};
-  while (f.next()) {
-    if (f.name == "--recommendations") c.recommendations = f.take();
-    else if (f.name == "--bars") c.bars = f.take();
-    else if (f.name == "--out") c.out = f.take();
-    else if (f.name == "--quiet") c.progress = false;
-    else throw ConfigError("unknown option " + f.name + " (see quantcrunch backtest --help)");
-  }
+  c.recommendations = flags.recommendations.value;
+  c.bars = flags.bars.value;
+  c.out = flags.out.value;
+  c.progress = !flags.quiet;
   if (c.recommendations.empty()) throw ConfigError("--recommendations PATH is required");
   if (c.bars.empty()) throw ConfigError("--bars PATH is required");
   return c;
 }
 
 std::string serve_usage() {
-  return R"(usage: quantcrunch serve [options]
-
-Runs the HTTP API and the position engine.
-
-options (each also settable by the environment variable in brackets):
-  --host H              bind address [HOST] (default 0.0.0.0)
-  --port N              HTTP port [PORT] (default 5050)
-  --data-dir DIR        SQLite file and local state [QC_DATA_DIR] (default ./data)
-  --feed KIND           sim | replay:PATH | none | polygon [QC_FEED]
-                        (default: polygon when POLYGON_API_KEY is set, else sim)
-  --replay-rate N       replay at N bars per second, 0 = unlimited [QC_REPLAY_RATE]
-  --sim-step-ms MS      wall-clock ms per simulated minute [QC_SIM_STEP_MS] (default 50)
-  --sim-seed N          seed of the simulated random walk (default 20210712)
-  --docs-dir DIR        where openapi.json and the Swagger UI files are [QC_DOCS_DIR]
-  --threads N           HTTP threads [QC_HTTP_THREADS] (default 2)
-  --log-level L         debug | info | warn | error [QC_LOG_LEVEL]
-  --log-format F        text | json (one JSON object per line) [QC_LOG_FORMAT]
-
-Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),
-QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).
-other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,
-POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (see README).
-Variables are read from the environment, then ./.env (environment wins).
-)";
+  ServeFlags flags;
+  return make_serve_app(flags)->help();
 }
 
 std::string backtest_usage() {
-  return R"(usage: quantcrunch backtest --recommendations PATH --bars PATH [--out PATH] [--quiet]
-
-Runs the position engine over recommendation documents (JSON Lines) and minute
-bars (JSON Lines of Polygon AM events, or CSV symbol,time,open,high,low,close,volume)
-and prints the /api/performance document. Progress goes to stderr.
-)";
+  BacktestFlags flags;
+  return make_backtest_app(flags)->help();
 }
 
 }  // namespace qc

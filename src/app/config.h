@@ -1,6 +1,7 @@
 // Configuration (SPEC §3): process environment, then a `.env` file in the
 // working directory (the environment wins), then command-line flags (flags
-// win). Bad values are ConfigErrors with a message naming the setting.
+// win). Bad values are ConfigErrors with a message naming the setting (the
+// flag or the variable the value came from).
 #pragma once
 #include <cstdint>
 #include <filesystem>

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -265,11 +266,68 @@ TEST(ServeConfig, EmptyDataDirIsAnError) {
   EXPECT_FALSE(e.empty());
 }
 
-TEST(ServeConfig, UsageMentionsEveryFlag) {
+TEST(ServeConfig, UsageMentionsEveryFlagVariableAndDefault) {
   auto u = qc::serve_usage();
-  for (const char* flag : {"--host", "--port", "--data-dir", "--feed", "--replay-rate",
-                           "--sim-step-ms", "--docs-dir", "--threads"})
+  EXPECT_EQ(u.rfind("usage: quantcrunch serve [options]\n", 0), 0u) << u;
+  for (const char* flag :
+       {"--host", "--port", "--data-dir", "--feed", "--replay-rate", "--sim-step-ms", "--sim-seed",
+        "--docs-dir", "--threads", "--log-level", "--log-format", "--help"})
     EXPECT_TRUE(contains(u, flag)) << flag;
+  std::istringstream variables(
+      "[HOST] [PORT] [QC_DATA_DIR] [QC_FEED] [QC_REPLAY_RATE] [QC_SIM_STEP_MS] [QC_DOCS_DIR] "
+      "[QC_HTTP_THREADS] [QC_LOG_LEVEL] [QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
+      "QC_POLYGON_STALE_SECONDS QC_POLYGON_BACKOFF_MS QC_POLYGON_MAX_BACKOFF_MS MONGO_ATLAS_URI "
+      "REDIS_URL REDIS_HOST POLYGON_API_KEY POLYGON_API_URL POLYGON_WS_URL QC_API_TOKEN "
+      "QC_CORS_ORIGINS ./.env");
+  for (std::string variable; variables >> variable;) EXPECT_TRUE(contains(u, variable)) << variable;
+  for (const char* default_value :
+       {"(default 0.0.0.0", "(default 5050)", "(default ./data)", "(default 50)",
+        "(default 20210712)", "(default 2)"})
+    EXPECT_TRUE(contains(u, default_value)) << default_value;
+}
+
+TEST(BacktestConfig, UsageMentionsEveryFlag) {
+  auto u = qc::backtest_usage();
+  EXPECT_EQ(u.rfind("usage: quantcrunch backtest --recommendations PATH --bars PATH", 0), 0u) << u;
+  for (const char* flag : {"--recommendations", "--bars", "--out", "--quiet", "--help"})
+    EXPECT_TRUE(contains(u, flag)) << flag;
+}
+
+// ---- flags through CLI11: every parse error is a one-line ConfigError -------
+
+TEST(ServeConfig, Cli11ErrorsAreConfigErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;  // part of the message
+  };
+  for (const auto& [args, expected] : std::vector<Case>{
+           {{"--bogus-flag", "1"}, "unknown option --bogus-flag"},
+           {{"--bogus-flag=1"}, "unknown option --bogus-flag"},
+           {{"-x"}, "unknown option -x"},
+           {{"--port"}, "option --port needs a value"},
+           {{"--port="}, "option --port needs a value"},
+           {{"--threads", "4", "--log-level"}, "option --log-level needs a value"},
+           // CLI11 would take the next option as the value; reported as missing.
+           {{"--port", "--threads", "4"}, "option --port needs a value"},
+           {{"--data-dir", "--port", "6000"}, "option --data-dir needs a value"},
+           {{"--port", "abc"}, "--port must be an integer from 1 to 65535, got 'abc'"},
+           {{"--threads", "two"}, "--threads must be an integer from 1 to 64, got 'two'"},
+           {{"--sim-seed", "-1"}, "--sim-seed must be an integer"},
+           {{"--port", "6000", "6001"}, "unexpected argument '6001'"},
+           {{"--help"}, "--help"},
+       }) {
+    auto e = serve_error({}, args);
+    EXPECT_TRUE(contains(e, expected)) << "'" << e << "' lacks '" << expected << "'";
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+}
+
+TEST(ServeConfig, FlagReplacesTheVariableUnchecked) {
+  // Only the value in effect is parsed: a flag makes its variable irrelevant.
+  auto c = qc::parse_serve_config({{"PORT", "abc"}, {"QC_SIM_STEP_MS", "-3"}},
+                                  {"--port", "6000", "--sim-step-ms", "10"});
+  EXPECT_EQ(c.port, 6000);
+  EXPECT_EQ(c.sim_step_ms, 10);
 }
 
 // ---- read_dotenv / collect_variables ----------------------------------------

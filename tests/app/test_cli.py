@@ -57,6 +57,15 @@ class CliTest(h.ServerTestCase):
         self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
                                   "--bogus-flag", "1"], words=["--bogus-flag"])
 
+    def test_flag_without_value_is_exit_2(self):
+        # "--port" is followed by "--host" (added by assert_config_error).
+        self.assert_config_error(["serve", "--feed", "none", "--port"],
+                                 words=["--port", "needs a value"])
+
+    def test_flag_value_not_an_integer_is_exit_2(self):
+        self.assert_config_error(["serve", "--feed", "none", "--threads", "two"],
+                                 words=["--threads", "two"])
+
     def test_backtest_without_bars_is_exit_2(self):
         recs = h.write_text(os.path.join(self.make_temp_dir(), "r.jsonl"), "")
         self.assert_config_error(["backtest", "--recommendations", recs], words=["--bars"])
@@ -65,7 +74,16 @@ class CliTest(h.ServerTestCase):
         r = self.run_qc(["serve", "--help"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("usage: quantcrunch serve", r.stdout)
-        self.assertIn("--port", r.stdout)
+        for text in ("--port", "[PORT]", "QC_CORS_ORIGINS", "(default 5050)"):
+            self.assertIn(text, r.stdout)
+        self.assertEqual(r.stderr, "")
+
+    def test_backtest_help_exits_0(self):
+        r = self.run_qc(["backtest", "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("usage: quantcrunch backtest"), r.stdout)
+        for flag in ("--recommendations", "--bars", "--out", "--quiet"):
+            self.assertIn(flag, r.stdout)
 
     # -- precedence: flags > environment > .env ---------------------------------
 
