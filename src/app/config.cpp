@@ -102,7 +102,7 @@ CLI::App& base_app(CLI::App& app, std::string usage, const std::string& group) {
 
 struct ServeFlags {
   Flag host, port, data_dir, feed, replay_rate, sim_step_ms, sim_seed, docs_dir, threads, log_level,
-      log_format;
+      log_format, max_connections;
 };
 
 std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
@@ -129,6 +129,9 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
       "where openapi.json and the Swagger UI files are [QC_DOCS_DIR]\n"
       "(default: next to the binary)");
   add(f.threads, "--threads", "N", "HTTP threads, 1 to 64 [QC_HTTP_THREADS] (default 2)");
+  add(f.max_connections, "--max-connections", "N",
+      "most HTTP connections open at once [QC_MAX_CONNECTIONS]\n"
+      "(default 0: derived from the open-file limit)");
   add(f.log_level, "--log-level", "L",
       "debug | info | warn | error [QC_LOG_LEVEL]\n(default info)");
   add(f.log_format, "--log-format", "F",
@@ -295,6 +298,8 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto s = setting("QC_DOCS_DIR", &flags.docs_dir)) c.docs_dir = s->value;
   if (auto s = setting("QC_HTTP_THREADS", &flags.threads))
     c.http_threads = parse_int<int>(s->name, s->value, 1, 64);
+  if (auto s = setting("QC_MAX_CONNECTIONS", &flags.max_connections))
+    c.max_connections = parse_int<int>(s->name, s->value, 0, kMaxConnectionsLimit);
   if (auto s = setting("QC_LOG_LEVEL", &flags.log_level)) {
     c.log_level = s->value;
     const char* levels[] = {"debug", "info", "warn", "warning", "error"};

@@ -41,6 +41,9 @@ struct ServeConfig {
   std::uint64_t sim_seed = 20210712;
   std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
   int http_threads = 2;
+  // Most HTTP connections open at once; 0: derived from the open-file limit
+  // by the server (QC_MAX_CONNECTIONS, --max-connections).
+  int max_connections = 0;
   int snapshot_seconds = 15;         // ticker snapshot refresh (Polygon)
   int stale_seconds = 180;           // replace a silent websocket during market hours
   int backoff_ms = 500;              // first reconnect delay, doubles up to max
@@ -48,6 +51,10 @@ struct ServeConfig {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
 };
+
+// Upper bound accepted for QC_MAX_CONNECTIONS (Linux's default nr_open, the
+// highest open-file limit a process gets without tuning the kernel).
+inline constexpr int kMaxConnectionsLimit = 1'048'576;
 
 struct BacktestConfig {
   std::filesystem::path recommendations;

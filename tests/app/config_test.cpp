@@ -271,18 +271,18 @@ TEST(ServeConfig, UsageMentionsEveryFlagVariableAndDefault) {
   EXPECT_EQ(u.rfind("usage: quantcrunch serve [options]\n", 0), 0u) << u;
   for (const char* flag :
        {"--host", "--port", "--data-dir", "--feed", "--replay-rate", "--sim-step-ms", "--sim-seed",
-        "--docs-dir", "--threads", "--log-level", "--log-format", "--help"})
+        "--docs-dir", "--threads", "--max-connections", "--log-level", "--log-format", "--help"})
     EXPECT_TRUE(contains(u, flag)) << flag;
   std::istringstream variables(
       "[HOST] [PORT] [QC_DATA_DIR] [QC_FEED] [QC_REPLAY_RATE] [QC_SIM_STEP_MS] [QC_DOCS_DIR] "
-      "[QC_HTTP_THREADS] [QC_LOG_LEVEL] [QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
+      "[QC_HTTP_THREADS] [QC_MAX_CONNECTIONS] [QC_LOG_LEVEL] [QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
       "QC_POLYGON_STALE_SECONDS QC_POLYGON_BACKOFF_MS QC_POLYGON_MAX_BACKOFF_MS MONGO_ATLAS_URI "
       "REDIS_URL REDIS_HOST POLYGON_API_KEY POLYGON_API_URL POLYGON_WS_URL QC_API_TOKEN "
       "QC_CORS_ORIGINS ./.env");
   for (std::string variable; variables >> variable;) EXPECT_TRUE(contains(u, variable)) << variable;
   for (const char* default_value :
        {"(default 0.0.0.0", "(default 5050)", "(default ./data)", "(default 50)",
-        "(default 20210712)", "(default 2)"})
+        "(default 20210712)", "(default 2)", "(default 0: derived from the open-file limit)"})
     EXPECT_TRUE(contains(u, default_value)) << default_value;
 }
 
@@ -306,12 +306,13 @@ TEST(ServeConfig, Cli11ErrorsAreConfigErrors) {
            {{"-x"}, "unknown option -x"},
            {{"--port"}, "option --port needs a value"},
            {{"--port="}, "option --port needs a value"},
-           {{"--threads", "4", "--log-level"}, "option --log-level needs a value"},
+           {{"--threads", "4", "--max-connections"}, "option --max-connections needs a value"},
            // CLI11 would take the next option as the value; reported as missing.
            {{"--port", "--threads", "4"}, "option --port needs a value"},
            {{"--data-dir", "--port", "6000"}, "option --data-dir needs a value"},
            {{"--port", "abc"}, "--port must be an integer from 1 to 65535, got 'abc'"},
            {{"--threads", "two"}, "--threads must be an integer from 1 to 64, got 'two'"},
+           {{"--max-connections", "1.5"}, "--max-connections must be an integer"},
            {{"--sim-seed", "-1"}, "--sim-seed must be an integer"},
            {{"--port", "6000", "6001"}, "unexpected argument '6001'"},
            {{"--help"}, "--help"},
@@ -324,10 +325,33 @@ TEST(ServeConfig, Cli11ErrorsAreConfigErrors) {
 
 TEST(ServeConfig, FlagReplacesTheVariableUnchecked) {
   // Only the value in effect is parsed: a flag makes its variable irrelevant.
-  auto c = qc::parse_serve_config({{"PORT", "abc"}, {"QC_SIM_STEP_MS", "-3"}},
-                                  {"--port", "6000", "--sim-step-ms", "10"});
+  auto c = qc::parse_serve_config(
+      {{"PORT", "abc"}, {"HOST", "example.com"}, {"QC_MAX_CONNECTIONS", "-3"}},
+      {"--port", "6000", "--host", "127.0.0.1", "--max-connections", "10"});
   EXPECT_EQ(c.port, 6000);
-  EXPECT_EQ(c.sim_step_ms, 10);
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.max_connections, 10);
+}
+
+// ---- QC_MAX_CONNECTIONS -------------------------------------------------------
+
+TEST(ServeConfig, MaxConnections) {
+  EXPECT_EQ(qc::parse_serve_config({}, {}).max_connections, 0);  // derived by the server
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "0"}}, {}).max_connections, 0);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "1"}}, {}).max_connections, 1);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "5000"}}, {}).max_connections, 5000);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "5000"}}, {"--max-connections", "64"})
+                .max_connections,
+            64);
+  EXPECT_EQ(qc::parse_serve_config({}, {"--max-connections=1048576"}).max_connections, 1048576);
+  for (std::string bad : {"-1", "x", "1.5", "1e3", "1048577", "99999999999", " 5"}) {
+    auto e = serve_error({{"QC_MAX_CONNECTIONS", bad}}, {});
+    EXPECT_EQ(e.rfind("QC_MAX_CONNECTIONS must be an integer from 0 to 1048576, got '" + bad, 0),
+              0u)
+        << e;
+    e = serve_error({}, {"--max-connections", bad});
+    EXPECT_EQ(e.rfind("--max-connections must be an integer", 0), 0u) << e;
+  }
 }
 
 // ---- read_dotenv / collect_variables ----------------------------------------

@@ -66,6 +66,13 @@ class CliTest(h.ServerTestCase):
         self.assert_config_error(["serve", "--feed", "none", "--threads", "two"],
                                  words=["--threads", "two"])
 
+    def test_bad_max_connections_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                 env={"QC_MAX_CONNECTIONS": "-1"},
+                                 words=["QC_MAX_CONNECTIONS", "-1"])
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
+                                  "--max-connections", "lots"], words=["--max-connections"])
+
     def test_backtest_without_bars_is_exit_2(self):
         recs = h.write_text(os.path.join(self.make_temp_dir(), "r.jsonl"), "")
         self.assert_config_error(["backtest", "--recommendations", recs], words=["--bars"])
@@ -74,7 +81,8 @@ class CliTest(h.ServerTestCase):
         r = self.run_qc(["serve", "--help"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("usage: quantcrunch serve", r.stdout)
-        for text in ("--port", "[PORT]", "QC_CORS_ORIGINS", "(default 5050)"):
+        for text in ("--port", "[PORT]", "--max-connections", "[QC_MAX_CONNECTIONS]",
+                     "QC_CORS_ORIGINS", "(default 5050)"):
             self.assertIn(text, r.stdout)
         self.assertEqual(r.stderr, "")
 
