@@ -1,15 +1,22 @@
 // Configuration (SPEC §3). Flags are parsed by CLI11 into their raw text; each
 // setting then takes its value from the flag when given, else from the
 // variable, and that one value is parsed and checked by the same code, so an
-// error names the flag or the variable the value came from.
+// error names the flag or the variable the value came from. Every value the
+// server would fail on later (bind address, Redis URL, CORS origins) is
+// checked here, before anything starts.
 #include "app/config.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <memory>
 #include <sstream>
+
+#include "cache/redis/redis_url.h"
+#include "log/redact.h"
 
 namespace qc {
 namespace {
@@ -19,6 +26,11 @@ std::string trim(std::string s) {
   if (b == std::string::npos) return {};
   auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 template <class T>
@@ -62,6 +74,166 @@ std::vector<std::string> split_list(const std::string& s) {
   while (std::getline(ss, item, ','))
     if (auto t = trim(item); !t.empty()) out.push_back(t);
   return out;
+}
+
+// HOST / --host: what the HTTP server hands to asio::ip::make_address, so an
+// address it would refuse is refused here. `localhost` is the one name
+// accepted, as 127.0.0.1 (docs/decisions.md "Command line").
+std::string parse_host(const std::string& name, const std::string& value) {
+  if (value == "localhost") return "127.0.0.1";
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(value, ec);
+  if (!ec) return value;
+  std::string hint;
+  if (value.size() > 2 && value.front() == '[' && value.back() == ']')
+    hint = "; write an IPv6 address without brackets, e.g. ::1";
+  else if (value.find_first_of("/@") != std::string::npos)
+    hint = "; it takes an address only, not a URL";
+  else if (std::count(value.begin(), value.end(), ':') == 1)
+    hint = "; the port goes in PORT / --port";
+  else if (std::any_of(value.begin(), value.end(),
+                       [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }) &&
+           value.find(':') == std::string::npos)
+    hint = "; host names other than localhost are not resolved";
+  throw ConfigError(name +
+                    " must be an IPv4 or IPv6 address such as 0.0.0.0 (every IPv4 "
+                    "interface), :: (every interface), 127.0.0.1 or ::1 (loopback), or "
+                    "localhost (= 127.0.0.1); got '" +
+                    redact_uri(value) + "'" + hint);
+}
+
+// Why one QC_CORS_ORIGINS entry can never equal the Origin header a browser
+// sends (RFC 6454 serialization: lowercase scheme and host, no default port,
+// no path), or "" when it is `*` or such an origin. The entry is quoted with
+// its user info redacted.
+std::string origin_problem(const std::string& entry) {
+  if (entry == "*") return {};
+  const std::string quoted = "'" + redact_uri(entry) + "'";
+  const std::string shape = "an origin is scheme://host[:port] with scheme http or https";
+  if (entry == "null")
+    return "'null' is not allowed: browsers send it for sandboxed frames and local files, so it "
+           "would let any of them in";
+  auto sep = entry.find("://");
+  if (sep == std::string::npos)
+    return quoted + " is not an origin: " + shape + ", e.g. https://app.example";
+  std::string scheme = entry.substr(0, sep);
+  if (lower(scheme) != "http" && lower(scheme) != "https")
+    return quoted + " has scheme '" + scheme + "': " + shape;
+  std::string rest = entry.substr(sep + 3);
+  auto end = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, end);
+  if (authority.find('@') != std::string::npos)
+    return quoted + " has user info ('...@'), which is never part of an origin: " + shape;
+  if (end != std::string::npos) {
+    std::string tail = rest.substr(end);
+    std::string without = scheme + "://" + authority;
+    if (tail == "/")
+      return quoted +
+             " ends with '/': browsers send the Origin header without a trailing slash, "
+             "so it would never match; write '" +
+             without + "'";
+    const char* what = tail[0] == '/' ? "a path" : tail[0] == '?' ? "a query" : "a fragment";
+    return quoted + " has " + what + " ('" + tail +
+           "'), which is never part of an origin: " + shape + "; write '" + without + "'";
+  }
+
+  std::string host, port;
+  bool ipv6 = false;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string::npos) return quoted + ": unterminated '[' in the host";
+    host = authority.substr(1, close - 1);
+    std::string after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return quoted + ": unexpected text after ']'";
+    if (!after.empty()) port = after.substr(1);
+    if (port.empty() && !after.empty()) return quoted + ": empty port after ':'";
+    ipv6 = true;
+  } else {
+    auto colon = authority.find(':');
+    if (colon != std::string::npos && authority.find(':', colon + 1) != std::string::npos)
+      return quoted + ": an IPv6 address must be in brackets, e.g. http://[::1]:3000";
+    host = authority.substr(0, colon);
+    if (colon != std::string::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return quoted + ": empty port after ':'";
+    }
+  }
+  if (host.empty()) return quoted + " has no host: " + shape;
+
+  // The form browsers send, to suggest it when the entry differs only in form.
+  std::string canonical_host;
+  if (ipv6) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address_v6(host, ec);
+    if (ec || a.scope_id() != 0) return quoted + ": '" + host + "' is not an IPv6 address";
+    canonical_host = "[" + a.to_string() + "]";
+  } else if (host.find_first_not_of("0123456789.") == std::string::npos) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address_v4(host, ec);
+    if (ec) return quoted + ": '" + host + "' is not an IPv4 address";
+    canonical_host = a.to_string();
+  } else {
+    if (host.find('*') != std::string::npos)
+      return quoted + ": wildcards are not supported; list each origin, or use * alone";
+    for (unsigned char c : host)
+      if (c >= 0x80)
+        return quoted +
+               ": write an international host name in its ASCII (xn--) form, as "
+               "browsers send it";
+    for (unsigned char c : host)
+      if (!std::isalnum(c) && c != '-' && c != '.')
+        return quoted + ": '" + host + "' is not a host name";
+    if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string::npos)
+      return quoted + ": '" + host + "' has an empty label";
+    canonical_host = lower(host);
+  }
+
+  std::string canonical_port;
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || value < 1 || value > 65535)
+      return quoted + ": the port must be a number from 1 to 65535, got '" + port + "'";
+    bool is_default =
+        (lower(scheme) == "http" && value == 80) || (lower(scheme) == "https" && value == 443);
+    if (!is_default) canonical_port = ":" + std::to_string(value);
+  }
+  std::string canonical = lower(scheme) + "://" + canonical_host + canonical_port;
+  if (canonical != entry)
+    return quoted +
+           " is not in the form browsers send in the Origin header (lowercase, no "
+           "default port, no leading zeros), so it would never match; write '" +
+           canonical + "'";
+  return {};
+}
+
+std::vector<std::string> parse_cors_origins(const std::string& value) {
+  auto origins = split_list(value);
+  for (const auto& o : origins)
+    if (auto problem = origin_problem(o); !problem.empty())
+      throw ConfigError("QC_CORS_ORIGINS: entry " + problem);
+  bool any = std::find(origins.begin(), origins.end(), "*") != origins.end();
+  for (const auto& o : origins)
+    if (any && o != "*")
+      throw ConfigError("QC_CORS_ORIGINS lists '*' together with '" + o +
+                        "': '*' allows every origin, so the list would restrict nothing; set "
+                        "either '*' alone or only the origins to allow");
+  return origins;
+}
+
+// REDIS_URL / REDIS_HOST, parsed as the cache adapter will parse them. A
+// rediss:// URL is kept: the server logs it and uses the in-process cache
+// (this build's hiredis has no TLS), so it is not a configuration error.
+void check_redis(ServeConfig& c) {
+  c.redis_url = trim(c.redis_url);
+  if (auto sep = c.redis_url.find("://"); sep != std::string::npos)
+    c.redis_url = lower(c.redis_url.substr(0, sep)) + c.redis_url.substr(sep);
+  if (c.redis_url.rfind("rediss://", 0) == 0) return;
+  try {
+    redis_endpoint_from(c.redis_url, c.redis_host);
+  } catch (const RedisUrlError& e) {
+    throw ConfigError(e.what());
+  }
 }
 
 // ---- flags (CLI11) -----------------------------------------------------------
@@ -113,7 +285,9 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
   auto add = [&](Flag& flag, const char* name, const char* type, const char* help) {
     flag.option = app->add_option(name, flag.value, help)->type_name(type);
   };
-  add(f.host, "--host", "H", "bind address [HOST] (default 0.0.0.0)");
+  add(f.host, "--host", "H",
+      "bind address [HOST] (default 0.0.0.0): an IPv4 or IPv6\n"
+      "address such as 127.0.0.1, :: or ::1, or localhost (= 127.0.0.1)");
   add(f.port, "--port", "N", "HTTP port [PORT] (default 5050)");
   add(f.data_dir, "--data-dir", "DIR",
       "SQLite file and local state [QC_DATA_DIR] (default ./data)");
@@ -141,7 +315,8 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
       "Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),\n"
       "QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).\n"
       "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,\n"
-      "POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (see README).\n"
+      "POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated\n"
+      "origins such as https://app.example, or * for any; default *) (see README).\n"
       "Variables are read from the environment, then ./.env (environment wins);\n"
       "flags win over both.");
   return app;
@@ -275,7 +450,7 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
 
   if (auto s = setting("PORT", &flags.port))
     c.port = parse_int<std::uint16_t>(s->name, s->value, 1, 65535);
-  if (auto s = setting("HOST", &flags.host)) c.host = s->value;
+  if (auto s = setting("HOST", &flags.host)) c.host = parse_host(s->name, s->value);
   if (auto s = setting("QC_DATA_DIR", &flags.data_dir)) {
     if (s->value.empty()) throw ConfigError(s->name + " must not be empty");
     c.data_dir = s->value;
@@ -287,7 +462,7 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("POLYGON_API_URL")) c.polygon_api_url = *v;
   if (auto v = var("POLYGON_WS_URL")) c.polygon_ws_url = *v;
   if (auto v = var("QC_API_TOKEN")) c.api_token = *v;
-  if (auto v = var("QC_CORS_ORIGINS")) c.cors_origins = split_list(*v);
+  if (auto v = var("QC_CORS_ORIGINS")) c.cors_origins = parse_cors_origins(*v);
   if (auto s = setting("QC_FEED", &flags.feed)) set_feed(c, s->name, s->value);
   if (auto s = setting("QC_REPLAY_RATE", &flags.replay_rate))
     c.replay_rate = parse_nonnegative(s->name, s->value);
@@ -321,6 +496,7 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
     c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
 
   if (c.cors_origins.empty()) c.cors_origins = {"*"};
+  check_redis(c);
   if (!c.feed_chosen) c.feed = c.polygon_api_key.empty() ? FeedKind::Sim : FeedKind::Polygon;
   if (c.feed == FeedKind::Replay) {
     std::error_code ec;

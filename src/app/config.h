@@ -1,7 +1,9 @@
 // Configuration (SPEC §3): process environment, then a `.env` file in the
 // working directory (the environment wins), then command-line flags (flags
 // win). Bad values are ConfigErrors with a message naming the setting (the
-// flag or the variable the value came from).
+// flag or the variable the value came from); everything the server would
+// otherwise fail on later (bind address, Redis URL, CORS origins) is checked
+// here, so a bad value stops `quantcrunch` before anything starts.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -22,17 +24,17 @@ class ConfigError : public std::runtime_error {
 enum class FeedKind { Sim, Replay, None, Polygon };
 
 struct ServeConfig {
-  std::string host = "0.0.0.0";
+  std::string host = "0.0.0.0";  // an IPv4 or IPv6 address; "localhost" becomes 127.0.0.1
   std::uint16_t port = 5050;
   std::filesystem::path data_dir = "data";
   std::string mongo_uri;
-  std::string redis_url;
+  std::string redis_url;  // trimmed, scheme in lowercase; rediss:// is kept (the server warns)
   std::string redis_host;
   std::string polygon_api_key;
   std::string polygon_api_url = "https://api.massive.com";
   std::string polygon_ws_url = "wss://socket.massive.com/stocks";
   std::string api_token;
-  std::vector<std::string> cors_origins = {"*"};
+  std::vector<std::string> cors_origins = {"*"};  // "*" alone, or origins as browsers send them
   FeedKind feed = FeedKind::Sim;
   bool feed_chosen = false;  // set explicitly (flag or QC_FEED)
   std::filesystem::path replay_path;
