@@ -56,9 +56,10 @@ else
 fi
 
 # Swagger UI assets for /docs and playwright-core for the browser tests,
-# pinned by package-lock.json.
+# pinned by package-lock.json (npm ci installs both).
 if [[ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ||
-      package-lock.json -nt node_modules/.package-lock.json ]]; then
+      package-lock.json -nt node_modules/.package-lock.json ||
+      ( ${1:-} == --test && ! -f node_modules/playwright-core/package.json ) ]]; then
   echo "setup: installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 else

@@ -1,8 +1,22 @@
+// Configuration (SPEC §3). Flags are parsed by CLI11 into their raw text; each
+// setting then takes its value from the flag when given, else from the
+// variable, and that one value is parsed and checked by the same code, so an
+// error names the flag or the variable the value came from. Every value the
+// server would fail on later (bind address, Redis URL, CORS origins) is
+// checked here, before anything starts.
 #include "app/config.h"
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
 #include <charconv>
 #include <fstream>
+#include <memory>
 #include <sstream>
+
+#include "cache/redis/redis_url.h"
+#include "log/redact.h"
 
 namespace qc {
 namespace {
@@ -12,6 +26,11 @@ std::string trim(std::string s) {
   if (b == std::string::npos) return {};
   auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 template <class T>
@@ -57,28 +76,317 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// Splits "--name=value" / "--name value"; returns false for a positional.
-struct FlagReader {
-  const std::vector<std::string>& args;
-  std::size_t i = 0;
-  std::string name, value;
-  bool has_value = false;
-  bool next() {
-    if (i >= args.size()) return false;
-    const std::string& a = args[i++];
-    if (a.rfind("--", 0) != 0) throw ConfigError("unexpected argument '" + a + "'");
-    auto eq = a.find('=');
-    has_value = eq != std::string::npos;
-    name = a.substr(0, eq);
-    value = has_value ? a.substr(eq + 1) : std::string();
-    return true;
+// HOST / --host: what the HTTP server hands to asio::ip::make_address, so an
+// address it would refuse is refused here. `localhost` is the one name
+// accepted, as 127.0.0.1 (docs/decisions.md "Command line").
+std::string parse_host(const std::string& name, const std::string& value) {
+  if (value == "localhost") return "127.0.0.1";
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(value, ec);
+  if (!ec) return value;
+  std::string hint;
+  if (value.size() > 2 && value.front() == '[' && value.back() == ']')
+    hint = "; write an IPv6 address without brackets, e.g. ::1";
+  else if (value.find_first_of("/@") != std::string::npos)
+    hint = "; it takes an address only, not a URL";
+  else if (std::count(value.begin(), value.end(), ':') == 1)
+    hint = "; the port goes in PORT / --port";
+  else if (std::any_of(value.begin(), value.end(),
+                       [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }) &&
+           value.find(':') == std::string::npos)
+    hint = "; host names other than localhost are not resolved";
+  throw ConfigError(name +
+                    " must be an IPv4 or IPv6 address such as 0.0.0.0 (every IPv4 "
+                    "interface), :: (every interface), 127.0.0.1 or ::1 (loopback), or "
+                    "localhost (= 127.0.0.1); got '" +
+                    redact_uri(value) + "'" + hint);
+}
+
+// Why one QC_CORS_ORIGINS entry can never equal the Origin header a browser
+// sends (RFC 6454 serialization: lowercase scheme and host, no default port,
+// no path), or "" when it is `*` or such an origin. The entry is quoted with
+// its user info redacted.
+std::string origin_problem(const std::string& entry) {
+  if (entry == "*") return {};
+  const std::string quoted = "'" + redact_uri(entry) + "'";
+  const std::string shape = "an origin is scheme://host[:port] with scheme http or https";
+  if (entry == "null")
+    return "'null' is not allowed: browsers send it for sandboxed frames and local files, so it "
+           "would let any of them in";
+  auto sep = entry.find("://");
+  if (sep == std::string::npos)
+    return quoted + " is not an origin: " + shape + ", e.g. https://app.example";
+  std::string scheme = entry.substr(0, sep);
+  if (lower(scheme) != "http" && lower(scheme) != "https")
+    return quoted + " has scheme '" + scheme + "': " + shape;
+  std::string rest = entry.substr(sep + 3);
+  auto end = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, end);
+  if (authority.find('@') != std::string::npos)
+    return quoted + " has user info ('...@'), which is never part of an origin: " + shape;
+  if (end != std::string::npos) {
+    std::string tail = rest.substr(end);
+    std::string without = scheme + "://" + authority;
+    if (tail == "/")
+      return quoted +
+             " ends with '/': browsers send the Origin header without a trailing slash, "
+             "so it would never match; write '" +
+             without + "'";
+    const char* what = tail[0] == '/' ? "a path" : tail[0] == '?' ? "a query" : "a fragment";
+    return quoted + " has " + what + " ('" + tail +
+           "'), which is never part of an origin: " + shape + "; write '" + without + "'";
   }
-  std::string take() {
-    if (has_value) return value;
-    if (i >= args.size()) throw ConfigError("option " + name + " needs a value");
-    return args[i++];
+
+  std::string host, port;
+  bool ipv6 = false;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string::npos) return quoted + ": unterminated '[' in the host";
+    host = authority.substr(1, close - 1);
+    std::string after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return quoted + ": unexpected text after ']'";
+    if (!after.empty()) port = after.substr(1);
+    if (port.empty() && !after.empty()) return quoted + ": empty port after ':'";
+    ipv6 = true;
+  } else {
+    auto colon = authority.find(':');
+    if (colon != std::string::npos && authority.find(':', colon + 1) != std::string::npos)
+      return quoted + ": an IPv6 address must be in brackets, e.g. http://[::1]:3000";
+    host = authority.substr(0, colon);
+    if (colon != std::string::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return quoted + ": empty port after ':'";
+    }
   }
+  if (host.empty()) return quoted + " has no host: " + shape;
+
+  // The form browsers send, to suggest it when the entry differs only in form.
+  std::string canonical_host;
+  if (ipv6) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address_v6(host, ec);
+    if (ec || a.scope_id() != 0) return quoted + ": '" + host + "' is not an IPv6 address";
+    canonical_host = "[" + a.to_string() + "]";
+  } else if (host.find_first_not_of("0123456789.") == std::string::npos) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address_v4(host, ec);
+    if (ec) return quoted + ": '" + host + "' is not an IPv4 address";
+    canonical_host = a.to_string();
+  } else {
+    if (host.find('*') != std::string::npos)
+      return quoted + ": wildcards are not supported; list each origin, or use * alone";
+    for (unsigned char c : host)
+      if (c >= 0x80)
+        return quoted +
+               ": write an international host name in its ASCII (xn--) form, as "
+               "browsers send it";
+    for (unsigned char c : host)
+      if (!std::isalnum(c) && c != '-' && c != '.')
+        return quoted + ": '" + host + "' is not a host name";
+    if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string::npos)
+      return quoted + ": '" + host + "' has an empty label";
+    canonical_host = lower(host);
+  }
+
+  std::string canonical_port;
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto r = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || value < 1 || value > 65535)
+      return quoted + ": the port must be a number from 1 to 65535, got '" + port + "'";
+    bool is_default =
+        (lower(scheme) == "http" && value == 80) || (lower(scheme) == "https" && value == 443);
+    if (!is_default) canonical_port = ":" + std::to_string(value);
+  }
+  std::string canonical = lower(scheme) + "://" + canonical_host + canonical_port;
+  if (canonical != entry)
+    return quoted +
+           " is not in the form browsers send in the Origin header (lowercase, no "
+           "default port, no leading zeros), so it would never match; write '" +
+           canonical + "'";
+  return {};
+}
+
+std::vector<std::string> parse_cors_origins(const std::string& value) {
+  auto origins = split_list(value);
+  for (const auto& o : origins)
+    if (auto problem = origin_problem(o); !problem.empty())
+      throw ConfigError("QC_CORS_ORIGINS: entry " + problem);
+  bool any = std::find(origins.begin(), origins.end(), "*") != origins.end();
+  for (const auto& o : origins)
+    if (any && o != "*")
+      throw ConfigError("QC_CORS_ORIGINS lists '*' together with '" + o +
+                        "': '*' allows every origin, so the list would restrict nothing; set "
+                        "either '*' alone or only the origins to allow");
+  return origins;
+}
+
+// REDIS_URL / REDIS_HOST, parsed as the cache adapter will parse them. A
+// rediss:// URL is kept: the server logs it and uses the in-process cache
+// (this build's hiredis has no TLS), so it is not a configuration error.
+void check_redis(ServeConfig& c) {
+  c.redis_url = trim(c.redis_url);
+  if (auto sep = c.redis_url.find("://"); sep != std::string::npos)
+    c.redis_url = lower(c.redis_url.substr(0, sep)) + c.redis_url.substr(sep);
+  if (c.redis_url.rfind("rediss://", 0) == 0) return;
+  try {
+    redis_endpoint_from(c.redis_url, c.redis_host);
+  } catch (const RedisUrlError& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+// ---- flags (CLI11) -----------------------------------------------------------
+
+// The raw text of one flag, parsed later by the code that parses its variable.
+struct Flag {
+  CLI::Option* option = nullptr;
+  std::string value;
+  bool given() const { return option && option->count() > 0; }
 };
+
+// Help text: the usage line first, then the description, the options and the
+// footer (CLI11's default puts the description first and says "Usage:").
+class UsageFirstFormatter : public CLI::Formatter {
+ public:
+  explicit UsageFirstFormatter(std::string usage) : usage_(std::move(usage)) {
+    column_width(24);
+    label("OPTIONS", "options");
+  }
+  std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode mode) const override {
+    std::string out = usage_ + "\n";
+    if (!app->get_description().empty()) out += "\n" + app->get_description() + "\n";
+    out += make_groups(app, mode);
+    if (!app->get_footer().empty()) out += "\n" + app->get_footer() + "\n";
+    return out;
+  }
+
+ private:
+  std::string usage_;
+};
+
+CLI::App& base_app(CLI::App& app, std::string usage, const std::string& group) {
+  app.formatter(std::make_shared<UsageFirstFormatter>(std::move(usage)));
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group(group);
+  app.set_help_flag("-h,--help", "print this help and exit")->group(group);
+  return app;
+}
+
+struct ServeFlags {
+  Flag host, port, data_dir, feed, replay_rate, sim_step_ms, sim_seed, docs_dir, threads, log_level,
+      log_format, max_connections;
+};
+
+std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
+  auto app =
+      std::make_unique<CLI::App>("Runs the HTTP API and the position engine.", "quantcrunch serve");
+  base_app(*app, "usage: quantcrunch serve [options]",
+           "options (each also settable by the environment variable in brackets)");
+  auto add = [&](Flag& flag, const char* name, const char* type, const char* help) {
+    flag.option = app->add_option(name, flag.value, help)->type_name(type);
+  };
+  add(f.host, "--host", "H",
+      "bind address [HOST] (default 0.0.0.0): an IPv4 or IPv6\n"
+      "address such as 127.0.0.1, :: or ::1, or localhost (= 127.0.0.1)");
+  add(f.port, "--port", "N", "HTTP port [PORT] (default 5050)");
+  add(f.data_dir, "--data-dir", "DIR",
+      "SQLite file and local state [QC_DATA_DIR] (default ./data)");
+  add(f.feed, "--feed", "KIND",
+      "sim | replay:PATH | none | polygon [QC_FEED]\n"
+      "(default: polygon when POLYGON_API_KEY is set, else sim)");
+  add(f.replay_rate, "--replay-rate", "N",
+      "replay at N bars/s, 0 = unlimited [QC_REPLAY_RATE] (default 0)");
+  add(f.sim_step_ms, "--sim-step-ms", "MS",
+      "wall-clock ms per simulated minute [QC_SIM_STEP_MS] (default 50)");
+  add(f.sim_seed, "--sim-seed", "N", "seed of the simulated random walk (default 20210712)");
+  add(f.docs_dir, "--docs-dir", "DIR",
+      "where openapi.json and the Swagger UI files are [QC_DOCS_DIR]\n"
+      "(default: next to the binary)");
+  add(f.threads, "--threads", "N", "HTTP threads, 1 to 64 [QC_HTTP_THREADS] (default 2)");
+  add(f.max_connections, "--max-connections", "N",
+      "most HTTP connections open at once [QC_MAX_CONNECTIONS]\n"
+      "(default 0: derived from the open-file limit)");
+  add(f.log_level, "--log-level", "L",
+      "debug | info | warn | error [QC_LOG_LEVEL]\n(default info)");
+  add(f.log_format, "--log-format", "F",
+      "text | json (one JSON object per line) [QC_LOG_FORMAT]\n"
+      "(default text)");
+  app->footer(
+      "Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),\n"
+      "QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).\n"
+      "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,\n"
+      "POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated\n"
+      "origins such as https://app.example, or * for any; default *) (see README).\n"
+      "Variables are read from the environment, then ./.env (environment wins);\n"
+      "flags win over both.");
+  return app;
+}
+
+struct BacktestFlags {
+  Flag recommendations, bars, out;
+  bool quiet = false;
+};
+
+std::unique_ptr<CLI::App> make_backtest_app(BacktestFlags& f) {
+  auto app = std::make_unique<CLI::App>(
+      "Runs the position engine over recommendation documents (JSON Lines) and minute\n"
+      "bars (JSON Lines of Polygon AM events, or CSV symbol,time,open,high,low,close,volume)\n"
+      "and prints the /api/performance document. Progress goes to stderr.",
+      "quantcrunch backtest");
+  base_app(*app,
+           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--out PATH] [--quiet]",
+           "options");
+  auto add = [&](Flag& flag, const char* name, const char* help) {
+    flag.option = app->add_option(name, flag.value, help)->type_name("PATH");
+  };
+  add(f.recommendations, "--recommendations", "recommendation documents, JSON Lines (required)");
+  add(f.bars, "--bars", "minute bars, JSON Lines or CSV (required)");
+  add(f.out, "--out", "write the performance document here (default: stdout)");
+  app->add_flag("--quiet", f.quiet, "no progress lines on stderr");
+  return app;
+}
+
+// CLI11 gives an option that needs a value the next argument even when that
+// is another option ("--port --threads 4" sets the port to "--threads"):
+// reported as the missing value it is.
+void check_swallowed_options(const CLI::App& app, const std::string& see) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0 || opt->get_type_size() == 0) continue;
+    for (const auto& value : opt->results()) {
+      std::string name = value.substr(0, value.find('='));
+      if (name.rfind("--", 0) != 0) continue;
+      for (const CLI::Option* other : app.get_options())
+        if (other->check_lname(name.substr(2)))
+          throw ConfigError("option " + opt->get_name() + " needs a value (it was followed by " +
+                            name + ")" + see);
+    }
+  }
+}
+
+// Runs CLI11 over `args`; its errors become one-line ConfigErrors.
+void parse_flags(CLI::App& app, const std::vector<std::string>& args, const std::string& command) {
+  const std::string see = " (see quantcrunch " + command + " --help)";
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
+  try {
+    app.parse(reversed);
+    check_swallowed_options(app, see);
+  } catch (const CLI::CallForHelp&) {
+    throw ConfigError("--help is answered before the configuration is read" + see);
+  } catch (const CLI::ExtrasError&) {
+    check_swallowed_options(app, see);
+    auto extra = app.remaining();
+    std::string first = extra.empty() ? std::string() : extra.front();
+    if (first.rfind("-", 0) == 0 && first.size() > 1)
+      throw ConfigError("unknown option " + first.substr(0, first.find('=')) + see);
+    throw ConfigError("unexpected argument '" + first + "'" + see);
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "--port: 1 required N missing": the option is named before the ':'.
+    std::string what = e.what();
+    throw ConfigError("option " + what.substr(0, what.find(':')) + " needs a value" + see);
+  } catch (const CLI::ParseError& e) {
+    throw ConfigError(std::string(e.what()) + see);
+  }
+}
 
 }  // namespace
 
@@ -118,15 +426,35 @@ Variables collect_variables(char** env, const std::filesystem::path& dotenv) {
 }
 
 ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::string>& args) {
+  ServeFlags flags;
+  auto app = make_serve_app(flags);
+  parse_flags(*app, args, "serve");
+
   ServeConfig c;
-  auto var = [&](const char* name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end() || it->second.empty()) return std::nullopt;
-    return it->second;
+  // The value of one setting and the name to report it under: the flag when
+  // given (flags win), else the variable when set and not empty, else nothing.
+  struct Setting {
+    std::string name, value;
   };
-  if (auto v = var("PORT")) c.port = parse_int<std::uint16_t>("PORT", *v, 1, 65535);
-  if (auto v = var("HOST")) c.host = *v;
-  if (auto v = var("QC_DATA_DIR")) c.data_dir = *v;
+  auto setting = [&](const char* variable, const Flag* flag = nullptr) -> std::optional<Setting> {
+    if (flag && flag->given()) return Setting{flag->option->get_name(), flag->value};
+    if (!variable) return std::nullopt;
+    auto it = vars.find(variable);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return Setting{variable, it->second};
+  };
+  auto var = [&](const char* name) -> std::optional<std::string> {
+    if (auto s = setting(name)) return s->value;
+    return std::nullopt;
+  };
+
+  if (auto s = setting("PORT", &flags.port))
+    c.port = parse_int<std::uint16_t>(s->name, s->value, 1, 65535);
+  if (auto s = setting("HOST", &flags.host)) c.host = parse_host(s->name, s->value);
+  if (auto s = setting("QC_DATA_DIR", &flags.data_dir)) {
+    if (s->value.empty()) throw ConfigError(s->name + " must not be empty");
+    c.data_dir = s->value;
+  }
   if (auto v = var("MONGO_ATLAS_URI")) c.mongo_uri = *v;
   if (auto v = var("REDIS_URL")) c.redis_url = *v;
   if (auto v = var("REDIS_HOST")) c.redis_host = *v;
@@ -134,35 +462,41 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("POLYGON_API_URL")) c.polygon_api_url = *v;
   if (auto v = var("POLYGON_WS_URL")) c.polygon_ws_url = *v;
   if (auto v = var("QC_API_TOKEN")) c.api_token = *v;
-  if (auto v = var("QC_CORS_ORIGINS")) c.cors_origins = split_list(*v);
-  if (auto v = var("QC_FEED")) set_feed(c, "QC_FEED", *v);
-  if (auto v = var("QC_REPLAY_RATE")) c.replay_rate = parse_nonnegative("QC_REPLAY_RATE", *v);
-  if (auto v = var("QC_SIM_STEP_MS")) c.sim_step_ms = parse_int<int>("QC_SIM_STEP_MS", *v, 0, 60000);
-  if (auto v = var("QC_DOCS_DIR")) c.docs_dir = *v;
-  if (auto v = var("QC_HTTP_THREADS")) c.http_threads = parse_int<int>("QC_HTTP_THREADS", *v, 1, 64);
-  if (auto v = var("QC_LOG_LEVEL")) c.log_level = *v;
-  if (auto v = var("QC_LOG_FORMAT")) c.log_format = *v;
-  if (auto v = var("QC_SNAPSHOT_SECONDS")) c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
-  if (auto v = var("QC_POLYGON_STALE_SECONDS")) c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
-  if (auto v = var("QC_POLYGON_BACKOFF_MS")) c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
-  if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS")) c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
-
-  FlagReader f{args, 0, {}, {}, false};
-  while (f.next()) {
-    if (f.name == "--host") c.host = f.take();
-    else if (f.name == "--port") c.port = parse_int<std::uint16_t>("--port", f.take(), 1, 65535);
-    else if (f.name == "--data-dir") c.data_dir = f.take();
-    else if (f.name == "--feed") set_feed(c, "--feed", f.take());
-    else if (f.name == "--replay-rate") c.replay_rate = parse_nonnegative("--replay-rate", f.take());
-    else if (f.name == "--sim-step-ms") c.sim_step_ms = parse_int<int>("--sim-step-ms", f.take(), 0, 60000);
-    else if (f.name == "--sim-seed") c.sim_seed = parse_int<std::uint64_t>("--sim-seed", f.take(), 0, UINT64_MAX);
-    else if (f.name == "--docs-dir") c.docs_dir = f.take();
-    else if (f.name == "--threads") c.http_threads = parse_int<int>("--threads", f.take(), 1, 64);
-    else if (f.name == "--log-level") c.log_level = f.take();
-    else if (f.name == "--log-format") c.log_format = f.take();
-    else throw ConfigError("unknown option " + f.name + " (see quantcrunch serve --help)");
+  if (auto v = var("QC_CORS_ORIGINS")) c.cors_origins = parse_cors_origins(*v);
+  if (auto s = setting("QC_FEED", &flags.feed)) set_feed(c, s->name, s->value);
+  if (auto s = setting("QC_REPLAY_RATE", &flags.replay_rate))
+    c.replay_rate = parse_nonnegative(s->name, s->value);
+  if (auto s = setting("QC_SIM_STEP_MS", &flags.sim_step_ms))
+    c.sim_step_ms = parse_int<int>(s->name, s->value, 0, 60000);
+  if (auto s = setting(nullptr, &flags.sim_seed))
+    c.sim_seed = parse_int<std::uint64_t>(s->name, s->value, 0, UINT64_MAX);
+  if (auto s = setting("QC_DOCS_DIR", &flags.docs_dir)) c.docs_dir = s->value;
+  if (auto s = setting("QC_HTTP_THREADS", &flags.threads))
+    c.http_threads = parse_int<int>(s->name, s->value, 1, 64);
+  if (auto s = setting("QC_MAX_CONNECTIONS", &flags.max_connections))
+    c.max_connections = parse_int<int>(s->name, s->value, 0, kMaxConnectionsLimit);
+  if (auto s = setting("QC_LOG_LEVEL", &flags.log_level)) {
+    c.log_level = s->value;
+    const char* levels[] = {"debug", "info", "warn", "warning", "error"};
+    if (std::find(std::begin(levels), std::end(levels), c.log_level) == std::end(levels))
+      throw ConfigError(s->name + " must be debug, info, warn or error, got '" + s->value + "'");
   }
+  if (auto s = setting("QC_LOG_FORMAT", &flags.log_format)) {
+    c.log_format = s->value;
+    if (c.log_format != "text" && c.log_format != "json")
+      throw ConfigError(s->name + " must be text or json, got '" + s->value + "'");
+  }
+  if (auto v = var("QC_SNAPSHOT_SECONDS"))
+    c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
+  if (auto v = var("QC_POLYGON_STALE_SECONDS"))
+    c.stale_seconds = parse_int<int>("QC_POLYGON_STALE_SECONDS", *v, 1, 86400);
+  if (auto v = var("QC_POLYGON_BACKOFF_MS"))
+    c.backoff_ms = parse_int<int>("QC_POLYGON_BACKOFF_MS", *v, 1, 600000);
+  if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS"))
+    c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
+
   if (c.cors_origins.empty()) c.cors_origins = {"*"};
+  check_redis(c);
   if (!c.feed_chosen) c.feed = c.polygon_api_key.empty() ? FeedKind::Sim : FeedKind::Polygon;
   if (c.feed == FeedKind::Replay) {
     std::error_code ec;
@@ -171,63 +505,31 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   }
   if (c.feed == FeedKind::Polygon && c.polygon_api_key.empty())
     throw ConfigError("--feed polygon needs POLYGON_API_KEY");
-  if (c.data_dir.empty()) throw ConfigError("QC_DATA_DIR must not be empty");
-  if (c.log_format != "text" && c.log_format != "json")
-    throw ConfigError("QC_LOG_FORMAT must be text or json, got '" + c.log_format + "'");
-  for (const char* level : {"debug", "info", "warn", "warning", "error"})
-    if (c.log_level == level) return c;
-  throw ConfigError("QC_LOG_LEVEL must be debug, info, warn or error, got '" + c.log_level + "'");
+  return c;
 }
 
 BacktestConfig parse_backtest_config(const std::vector<std::string>& args) {
+  BacktestFlags flags;
+  auto app = make_backtest_app(flags);
+  parse_flags(*app, args, "backtest");
   BacktestConfig c;
-  FlagReader f{args, 0, {}, {}, false};
-  while (f.next()) {
-    if (f.name == "--recommendations") c.recommendations = f.take();
-    else if (f.name == "--bars") c.bars = f.take();
-    else if (f.name == "--out") c.out = f.take();
-    else if (f.name == "--quiet") c.progress = false;
-    else throw ConfigError("unknown option " + f.name + " (see quantcrunch backtest --help)");
-  }
+  c.recommendations = flags.recommendations.value;
+  c.bars = flags.bars.value;
+  c.out = flags.out.value;
+  c.progress = !flags.quiet;
   if (c.recommendations.empty()) throw ConfigError("--recommendations PATH is required");
   if (c.bars.empty()) throw ConfigError("--bars PATH is required");
   return c;
 }
 
 std::string serve_usage() {
-  return R"(usage: quantcrunch serve [options]
-
-Runs the HTTP API and the position engine.
-
-options (each also settable by the environment variable in brackets):
-  --host H              bind address [HOST] (default 0.0.0.0)
-  --port N              HTTP port [PORT] (default 5050)
-  --data-dir DIR        SQLite file and local state [QC_DATA_DIR] (default ./data)
-  --feed KIND           sim | replay:PATH | none | polygon [QC_FEED]
-                        (default: polygon when POLYGON_API_KEY is set, else sim)
-  --replay-rate N       replay at N bars per second, 0 = unlimited [QC_REPLAY_RATE]
-  --sim-step-ms MS      wall-clock ms per simulated minute [QC_SIM_STEP_MS] (default 50)
-  --sim-seed N          seed of the simulated random walk (default 20210712)
-  --docs-dir DIR        where openapi.json and the Swagger UI files are [QC_DOCS_DIR]
-  --threads N           HTTP threads [QC_HTTP_THREADS] (default 2)
-  --log-level L         debug | info | warn | error [QC_LOG_LEVEL]
-  --log-format F        text | json (one JSON object per line) [QC_LOG_FORMAT]
-
-Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),
-QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).
-other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,
-POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (see README).
-Variables are read from the environment, then ./.env (environment wins).
-)";
+  ServeFlags flags;
+  return make_serve_app(flags)->help();
 }
 
 std::string backtest_usage() {
-  return R"(usage: quantcrunch backtest --recommendations PATH --bars PATH [--out PATH] [--quiet]
-
-Runs the position engine over recommendation documents (JSON Lines) and minute
-bars (JSON Lines of Polygon AM events, or CSV symbol,time,open,high,low,close,volume)
-and prints the /api/performance document. Progress goes to stderr.
-)";
+  BacktestFlags flags;
+  return make_backtest_app(flags)->help();
 }
 
 }  // namespace qc

@@ -1,6 +1,9 @@
 // Configuration (SPEC §3): process environment, then a `.env` file in the
 // working directory (the environment wins), then command-line flags (flags
-// win). Bad values are ConfigErrors with a message naming the setting.
+// win). Bad values are ConfigErrors with a message naming the setting (the
+// flag or the variable the value came from); everything the server would
+// otherwise fail on later (bind address, Redis URL, CORS origins) is checked
+// here, so a bad value stops `quantcrunch` before anything starts.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -21,17 +24,17 @@ class ConfigError : public std::runtime_error {
 enum class FeedKind { Sim, Replay, None, Polygon };
 
 struct ServeConfig {
-  std::string host = "0.0.0.0";
+  std::string host = "0.0.0.0";  // an IPv4 or IPv6 address; "localhost" becomes 127.0.0.1
   std::uint16_t port = 5050;
   std::filesystem::path data_dir = "data";
   std::string mongo_uri;
-  std::string redis_url;
+  std::string redis_url;  // trimmed, scheme in lowercase; rediss:// is kept (the server warns)
   std::string redis_host;
   std::string polygon_api_key;
   std::string polygon_api_url = "https://api.massive.com";
   std::string polygon_ws_url = "wss://socket.massive.com/stocks";
   std::string api_token;
-  std::vector<std::string> cors_origins = {"*"};
+  std::vector<std::string> cors_origins = {"*"};  // "*" alone, or origins as browsers send them
   FeedKind feed = FeedKind::Sim;
   bool feed_chosen = false;  // set explicitly (flag or QC_FEED)
   std::filesystem::path replay_path;
@@ -40,7 +43,9 @@ struct ServeConfig {
   std::uint64_t sim_seed = 20210712;
   std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
   int http_threads = 2;
-  int max_connections = 0;  // 0: derived from the open-file limit
+  // Most HTTP connections open at once; 0: derived from the open-file limit
+  // by the server (QC_MAX_CONNECTIONS, --max-connections).
+  int max_connections = 0;
   int snapshot_seconds = 15;         // ticker snapshot refresh (Polygon)
   int stale_seconds = 180;           // replace a silent websocket during market hours
   int backoff_ms = 500;              // first reconnect delay, doubles up to max
@@ -48,6 +53,10 @@ struct ServeConfig {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
 };
+
+// Upper bound accepted for QC_MAX_CONNECTIONS (Linux's default nr_open, the
+// highest open-file limit a process gets without tuning the kernel).
+inline constexpr int kMaxConnectionsLimit = 1'048'576;
 
 struct BacktestConfig {
   std::filesystem::path recommendations;

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/backtest.h"
@@ -9,6 +10,30 @@
 #include "app/serve.h"
 
 extern char** environ;
+
+namespace {
+
+// An error message as one line: a value quoted in it (from a variable or a
+// flag) may hold a newline or another control character.
+std::string one_line(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (u < 0x20 || u == 0x7f)
+      out += '?';
+    else
+      out += c;
+  }
+  return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -50,14 +75,14 @@ int main(int argc, char** argv) {
       std::cout << "usage: quantcrunch [serve|backtest] [options]   (--help on each)\n";
       return 0;
     }
-    std::cerr << "quantcrunch: error: unknown command '" << command
+    std::cerr << "quantcrunch: error: unknown command '" << one_line(command)
               << "' (expected serve or backtest)\n";
     return 2;
   } catch (const qc::ConfigError& e) {
-    std::cerr << "quantcrunch: error: " << e.what() << "\n";
+    std::cerr << "quantcrunch: error: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "quantcrunch: error: " << e.what() << "\n";
+    std::cerr << "quantcrunch: error: " << one_line(e.what()) << "\n";
     return 1;
   }
 }

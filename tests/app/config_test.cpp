@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -151,13 +152,12 @@ TEST(ServeConfig, FlagWinsOverABadVariableItReplaces) {
 }
 
 TEST(ServeConfig, EqualsAndSeparateValueForms) {
-  auto a = qc::parse_serve_config({}, {"--port=6000", "--host=localhost", "--data-dir=/d"});
-  auto b =
-      qc::parse_serve_config({}, {"--port", "6000", "--host", "localhost", "--data-dir", "/d"});
+  auto a = qc::parse_serve_config({}, {"--port=6000", "--host=::1", "--data-dir=/d"});
+  auto b = qc::parse_serve_config({}, {"--port", "6000", "--host", "::1", "--data-dir", "/d"});
   EXPECT_EQ(a.port, 6000);
   EXPECT_EQ(b.port, 6000);
-  EXPECT_EQ(a.host, "localhost");
-  EXPECT_EQ(b.host, "localhost");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(b.host, "::1");
   EXPECT_EQ(a.data_dir.string(), b.data_dir.string());
   // A value may itself contain '='.
   EXPECT_EQ(qc::parse_serve_config({}, {"--data-dir=/a=b"}).data_dir.string(), "/a=b");
@@ -265,11 +265,276 @@ TEST(ServeConfig, EmptyDataDirIsAnError) {
   EXPECT_FALSE(e.empty());
 }
 
-TEST(ServeConfig, UsageMentionsEveryFlag) {
+TEST(ServeConfig, UsageMentionsEveryFlagVariableAndDefault) {
   auto u = qc::serve_usage();
-  for (const char* flag : {"--host", "--port", "--data-dir", "--feed", "--replay-rate",
-                           "--sim-step-ms", "--docs-dir", "--threads"})
+  EXPECT_EQ(u.rfind("usage: quantcrunch serve [options]\n", 0), 0u) << u;
+  for (const char* flag :
+       {"--host", "--port", "--data-dir", "--feed", "--replay-rate", "--sim-step-ms", "--sim-seed",
+        "--docs-dir", "--threads", "--max-connections", "--log-level", "--log-format", "--help"})
     EXPECT_TRUE(contains(u, flag)) << flag;
+  std::istringstream variables(
+      "[HOST] [PORT] [QC_DATA_DIR] [QC_FEED] [QC_REPLAY_RATE] [QC_SIM_STEP_MS] [QC_DOCS_DIR] "
+      "[QC_HTTP_THREADS] [QC_MAX_CONNECTIONS] [QC_LOG_LEVEL] [QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
+      "QC_POLYGON_STALE_SECONDS QC_POLYGON_BACKOFF_MS QC_POLYGON_MAX_BACKOFF_MS MONGO_ATLAS_URI "
+      "REDIS_URL REDIS_HOST POLYGON_API_KEY POLYGON_API_URL POLYGON_WS_URL QC_API_TOKEN "
+      "QC_CORS_ORIGINS ./.env");
+  for (std::string variable; variables >> variable;) EXPECT_TRUE(contains(u, variable)) << variable;
+  for (const char* default_value :
+       {"(default 0.0.0.0", "(default 5050)", "(default ./data)", "(default 50)",
+        "(default 20210712)", "(default 2)", "(default 0: derived from the open-file limit)"})
+    EXPECT_TRUE(contains(u, default_value)) << default_value;
+}
+
+TEST(BacktestConfig, UsageMentionsEveryFlag) {
+  auto u = qc::backtest_usage();
+  EXPECT_EQ(u.rfind("usage: quantcrunch backtest --recommendations PATH --bars PATH", 0), 0u) << u;
+  for (const char* flag : {"--recommendations", "--bars", "--out", "--quiet", "--help"})
+    EXPECT_TRUE(contains(u, flag)) << flag;
+}
+
+// ---- flags through CLI11: every parse error is a one-line ConfigError -------
+
+TEST(ServeConfig, Cli11ErrorsAreConfigErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;  // part of the message
+  };
+  for (const auto& [args, expected] : std::vector<Case>{
+           {{"--bogus-flag", "1"}, "unknown option --bogus-flag"},
+           {{"--bogus-flag=1"}, "unknown option --bogus-flag"},
+           {{"-x"}, "unknown option -x"},
+           {{"--port"}, "option --port needs a value"},
+           {{"--port="}, "option --port needs a value"},
+           {{"--threads", "4", "--max-connections"}, "option --max-connections needs a value"},
+           // CLI11 would take the next option as the value; reported as missing.
+           {{"--port", "--threads", "4"}, "option --port needs a value"},
+           {{"--data-dir", "--port", "6000"}, "option --data-dir needs a value"},
+           {{"--port", "abc"}, "--port must be an integer from 1 to 65535, got 'abc'"},
+           {{"--threads", "two"}, "--threads must be an integer from 1 to 64, got 'two'"},
+           {{"--max-connections", "1.5"}, "--max-connections must be an integer"},
+           {{"--sim-seed", "-1"}, "--sim-seed must be an integer"},
+           {{"--port", "6000", "6001"}, "unexpected argument '6001'"},
+           {{"--help"}, "--help"},
+       }) {
+    auto e = serve_error({}, args);
+    EXPECT_TRUE(contains(e, expected)) << "'" << e << "' lacks '" << expected << "'";
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+}
+
+TEST(ServeConfig, FlagReplacesTheVariableUnchecked) {
+  // Only the value in effect is parsed: a flag makes its variable irrelevant.
+  auto c = qc::parse_serve_config(
+      {{"PORT", "abc"}, {"HOST", "example.com"}, {"QC_MAX_CONNECTIONS", "-3"}},
+      {"--port", "6000", "--host", "127.0.0.1", "--max-connections", "10"});
+  EXPECT_EQ(c.port, 6000);
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.max_connections, 10);
+}
+
+// ---- HOST ---------------------------------------------------------------------
+
+TEST(ServeConfig, HostAcceptsIpv4AndIpv6Addresses) {
+  for (std::string host : {"0.0.0.0", "127.0.0.1", "10.1.2.3", "::", "::1", "2001:db8::1",
+                           "0:0:0:0:0:0:0:0", "::ffff:127.0.0.1"}) {
+    EXPECT_EQ(qc::parse_serve_config({{"HOST", host}}, {}).host, host);
+    EXPECT_EQ(qc::parse_serve_config({}, {"--host", host}).host, host);
+    EXPECT_EQ(qc::parse_serve_config({}, {"--host=" + host}).host, host);
+  }
+}
+
+TEST(ServeConfig, LocalhostIsTheIpv4Loopback) {
+  EXPECT_EQ(qc::parse_serve_config({{"HOST", "localhost"}}, {}).host, "127.0.0.1");
+  EXPECT_EQ(qc::parse_serve_config({}, {"--host", "localhost"}).host, "127.0.0.1");
+}
+
+TEST(ServeConfig, HostThatIsNotAnAddressIsRefused) {
+  for (std::string bad :
+       {"example.com", "localhost6", "LOCALHOST", "[::1]", "127.0.0.1:5050", "http://0.0.0.0",
+        "256.0.0.1", "1.2.3", "::1::", " 127.0.0.1", "0.0.0.0 ", "*", "user:pw@10.0.0.1"}) {
+    auto from_var = serve_error({{"HOST", bad}}, {});
+    EXPECT_EQ(from_var.rfind("HOST must be an IPv4 or IPv6 address", 0), 0u)
+        << "'" << bad << "': " << from_var;
+    // It says what is accepted.
+    for (const char* example : {"0.0.0.0", "127.0.0.1", "::", "localhost"})
+      EXPECT_TRUE(contains(from_var, example)) << from_var;
+    auto from_flag = serve_error({}, {"--host", bad});
+    EXPECT_EQ(from_flag.rfind("--host must be", 0), 0u) << "'" << bad << "': " << from_flag;
+  }
+  EXPECT_TRUE(contains(serve_error({{"HOST", "[::1]"}}, {}), "without brackets"));
+  EXPECT_TRUE(contains(serve_error({{"HOST", "127.0.0.1:5050"}}, {}), "PORT"));
+  EXPECT_FALSE(contains(serve_error({{"HOST", "user:pw@10.0.0.1"}}, {}), "pw"));
+}
+
+// ---- REDIS_URL / REDIS_HOST ---------------------------------------------------
+
+TEST(ServeConfig, RedisUrlAndHostAreParsedUpFront) {
+  for (std::string good : {"redis://localhost", "redis://:pw@r:6380/1", "redis://u:pw@r",
+                           "redis://[::1]:6379", "redis://10.0.0.5:6379/15"})
+    EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", good}}, {}).redis_url, good);
+  EXPECT_EQ(qc::parse_serve_config({{"REDIS_HOST", "redis.internal"}}, {}).redis_host,
+            "redis.internal");
+  EXPECT_EQ(qc::parse_serve_config({{"REDIS_HOST", "::1"}}, {}).redis_host, "::1");
+}
+
+TEST(ServeConfig, MalformedRedisUrlIsRefusedWithoutThePassword) {
+  const std::string password = "Sup3rS3cret";
+  for (std::string bad :
+       {"redis://:" + password + "@host:99999", "redis://:" + password + "@host:abc/0",
+        "redis://:" + password + "@host:6379/db", "redis://:" + password + "@",
+        "redis://:" + password + "@ho st", "redis://:" + password + "@host:6379?db=1",
+        "http://:" + password + "@host:6379", "redis://user" + password + "@host",
+        ":" + password + "@host:6379", "redis://:" + password + "@h@st:1:2"}) {
+    auto e = serve_error({{"REDIS_URL", bad}}, {});
+    EXPECT_EQ(e.rfind("REDIS_URL", 0), 0u) << e;
+    EXPECT_FALSE(contains(e, password)) << e;
+    EXPECT_FALSE(contains(e, "Sup3r")) << e;
+  }
+  auto e = serve_error({{"REDIS_URL", "redis://:" + password + "@host:99999"}}, {});
+  EXPECT_TRUE(contains(e, "port")) << e;
+  EXPECT_TRUE(contains(e, "99999")) << e;
+  EXPECT_TRUE(contains(e, "***")) << e;
+}
+
+TEST(ServeConfig, MalformedRedisHostIsRefused) {
+  for (std::string bad : {"redis://host", "host:6380", "pw@host", "ho st"}) {
+    auto e = serve_error({{"REDIS_HOST", bad}}, {});
+    EXPECT_EQ(e.rfind("REDIS_HOST", 0), 0u) << "'" << bad << "': " << e;
+  }
+  // REDIS_URL wins; REDIS_HOST is then not used, nor checked.
+  auto c = qc::parse_serve_config({{"REDIS_URL", "redis://r:6379"}, {"REDIS_HOST", "ho st"}}, {});
+  EXPECT_EQ(c.redis_url, "redis://r:6379");
+}
+
+TEST(ServeConfig, RedissUrlIsAcceptedForTheServerToWarnAbout) {
+  // No TLS in this build's hiredis: the server logs a warning and uses the
+  // in-process cache; configuration does not refuse it.
+  for (std::string url : {"rediss://:pw@host:6380", "rediss://:pw@host:bad-port", "rediss://host"})
+    EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", url}, {"REDIS_HOST", "ho st"}}, {}).redis_url,
+              url);
+  // Written in the form the server recognizes: trimmed, scheme in lowercase.
+  EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", " REDISS://:pw@host:6380 "}}, {}).redis_url,
+            "rediss://:pw@host:6380");
+  EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", "Redis://h:1"}}, {}).redis_url, "redis://h:1");
+}
+
+// ---- QC_CORS_ORIGINS ------------------------------------------------------------
+
+std::string cors_error(const std::string& value) {
+  return serve_error({{"QC_CORS_ORIGINS", value}}, {});
+}
+
+TEST(ServeConfig, CorsOriginsAcceptsOriginsAsBrowsersSendThem) {
+  auto c = qc::parse_serve_config(
+      {{"QC_CORS_ORIGINS",
+        "https://app.example,http://localhost:3000,http://127.0.0.1:8080,http://[::1]:3000,"
+        "https://xn--bcher-kva.example,http://a-b.c-d.example:65535,https://[2001:db8::1]"}},
+      {});
+  EXPECT_EQ(c.cors_origins,
+            (std::vector<std::string>{"https://app.example", "http://localhost:3000",
+                                      "http://127.0.0.1:8080", "http://[::1]:3000",
+                                      "https://xn--bcher-kva.example",
+                                      "http://a-b.c-d.example:65535", "https://[2001:db8::1]"}));
+  EXPECT_EQ(qc::parse_serve_config({{"QC_CORS_ORIGINS", " * "}}, {}).cors_origins,
+            std::vector<std::string>{"*"});
+}
+
+TEST(ServeConfig, CorsOriginWithTrailingSlashIsRefusedSayingWhy) {
+  auto e = cors_error("https://good.example,https://app.example/");
+  EXPECT_EQ(e.rfind("QC_CORS_ORIGINS", 0), 0u) << e;
+  EXPECT_TRUE(contains(e, "'https://app.example/'")) << e;
+  EXPECT_TRUE(contains(e, "trailing slash")) << e;
+  EXPECT_TRUE(contains(e, "never match")) << e;
+  EXPECT_TRUE(contains(e, "write 'https://app.example'")) << e;
+}
+
+TEST(ServeConfig, CorsOriginWithPathQueryOrFragmentIsRefused) {
+  for (std::string bad :
+       {"https://app.example/app", "https://app.example/app/", "https://app.example?x=1",
+        "https://app.example#top", "http://localhost:3000/index.html"}) {
+    auto e = cors_error(bad);
+    EXPECT_TRUE(contains(e, "'" + bad + "'")) << e;
+    EXPECT_TRUE(contains(e, "never part of an origin")) << e;
+  }
+}
+
+TEST(ServeConfig, CorsOriginsRefuseOtherMalformedEntries) {
+  struct Case {
+    std::string entry, expected;
+  };
+  for (const auto& [entry, expected] : std::vector<Case>{
+           {"app.example", "is not an origin"},
+           {"//app.example", "is not an origin"},
+           {"ftp://app.example", "scheme 'ftp'"},
+           {"chrome-extension://abcdef", "scheme"},
+           {"null", "'null' is not allowed"},
+           {"https://", "has no host"},
+           {"https://:443", "has no host"},
+           {"https://app.example:", "empty port"},
+           {"https://app.example:0", "port must be a number from 1 to 65535"},
+           {"https://app.example:65536", "port must be a number from 1 to 65535"},
+           {"https://app.example:http", "port must be a number"},
+           {"http://::1:3000", "must be in brackets"},
+           {"http://[::1", "unterminated"},
+           {"http://[::1]x", "after ']'"},
+           {"http://[nope]:3000", "is not an IPv6 address"},
+           {"http://999.0.0.1", "is not an IPv4 address"},
+           {"http://127.1", "is not an IPv4 address"},
+           {"https://*.app.example", "wildcards are not supported"},
+           {"https://app_example.com", "is not a host name"},
+           {"https://app..example", "empty label"},
+           {"https://b\xc3\xbc"
+            "cher.example",
+            "xn--"},  // bücher
+           // Never equal to what a browser sends: the right form is suggested.
+           {"HTTPS://app.example", "write 'https://app.example'"},
+           {"https://App.Example", "write 'https://app.example'"},
+           {"https://app.example:443", "write 'https://app.example'"},
+           {"http://app.example:80", "write 'http://app.example'"},
+           {"http://app.example:03000", "write 'http://app.example:3000'"},
+           {"http://[0:0:0:0:0:0:0:1]:3000", "write 'http://[::1]:3000'"},
+       }) {
+    auto e = cors_error("https://ok.example," + entry);
+    EXPECT_EQ(e.rfind("QC_CORS_ORIGINS: entry '", 0), 0u) << entry << ": " << e;
+    EXPECT_TRUE(contains(e, expected)) << entry << ": " << e;
+  }
+}
+
+TEST(ServeConfig, CorsOriginWithUserInfoIsRefusedWithoutThePassword) {
+  auto e = cors_error("https://admin:Hunter2pw@app.example");
+  EXPECT_TRUE(contains(e, "user info")) << e;
+  EXPECT_FALSE(contains(e, "Hunter2pw")) << e;
+}
+
+TEST(ServeConfig, CorsStarMixedWithOriginsIsRefused) {
+  for (std::string mixed : {"*,https://app.example", "https://app.example, *"}) {
+    auto e = cors_error(mixed);
+    EXPECT_TRUE(contains(e, "'*'")) << e;
+    EXPECT_TRUE(contains(e, "https://app.example")) << e;
+  }
+  EXPECT_EQ(qc::parse_serve_config({{"QC_CORS_ORIGINS", "*,*"}}, {}).cors_origins,
+            (std::vector<std::string>{"*", "*"}));
+}
+
+// ---- QC_MAX_CONNECTIONS -------------------------------------------------------
+
+TEST(ServeConfig, MaxConnections) {
+  EXPECT_EQ(qc::parse_serve_config({}, {}).max_connections, 0);  // derived by the server
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "0"}}, {}).max_connections, 0);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "1"}}, {}).max_connections, 1);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "5000"}}, {}).max_connections, 5000);
+  EXPECT_EQ(qc::parse_serve_config({{"QC_MAX_CONNECTIONS", "5000"}}, {"--max-connections", "64"})
+                .max_connections,
+            64);
+  EXPECT_EQ(qc::parse_serve_config({}, {"--max-connections=1048576"}).max_connections, 1048576);
+  for (std::string bad : {"-1", "x", "1.5", "1e3", "1048577", "99999999999", " 5"}) {
+    auto e = serve_error({{"QC_MAX_CONNECTIONS", bad}}, {});
+    EXPECT_EQ(e.rfind("QC_MAX_CONNECTIONS must be an integer from 0 to 1048576, got '" + bad, 0),
+              0u)
+        << e;
+    e = serve_error({}, {"--max-connections", bad});
+    EXPECT_EQ(e.rfind("--max-connections must be an integer", 0), 0u) << e;
+  }
 }
 
 // ---- read_dotenv / collect_variables ----------------------------------------

@@ -18,11 +18,15 @@ class CliTest(h.ServerTestCase):
             self.fail(f"quantcrunch {' '.join(args)} still running after {timeout} s "
                       f"(it should have refused the configuration); stderr: {e.stderr!r}")
 
-    def assert_config_error(self, args, env=None, words=()):
+    def assert_config_error(self, args, env=None, words=(), secrets=(), pass_host=True):
+        """Runs quantcrunch expecting a refused configuration: exit status 2 and
+        exactly one stderr line `quantcrunch: error: ...` holding `words` and
+        none of `secrets` (nor do they appear on stdout); nothing started."""
         cwd = self.make_temp_dir("qc-cli-")
         data_dir = os.path.join(cwd, "data")
         if args and args[0] == "serve":
-            args = [*args, "--host", "127.0.0.1", "--data-dir", data_dir]
+            args = [*args, *(["--host", "127.0.0.1"] if pass_host else []),
+                    "--data-dir", data_dir]
         r = self.run_qc(args, env=env, cwd=cwd)
         self.assertEqual(r.returncode, 2, f"exit status {r.returncode}; stderr: {r.stderr!r}")
         err = r.stderr.strip("\n")
@@ -30,6 +34,8 @@ class CliTest(h.ServerTestCase):
         self.assertTrue(err.startswith("quantcrunch: error: "), f"stderr: {r.stderr!r}")
         for w in words:
             self.assertIn(w, err)
+        for secret in secrets:
+            self.assertNotIn(secret, r.stderr + r.stdout, "a secret was printed")
         self.assertFalse(os.path.exists(data_dir), "the data dir was created for a bad config")
         return err
 
@@ -57,6 +63,94 @@ class CliTest(h.ServerTestCase):
         self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
                                   "--bogus-flag", "1"], words=["--bogus-flag"])
 
+    def test_flag_without_value_is_exit_2(self):
+        # "--port" is followed by "--host" (added by assert_config_error).
+        self.assert_config_error(["serve", "--feed", "none", "--port"],
+                                 words=["--port", "needs a value"])
+
+    def test_flag_value_not_an_integer_is_exit_2(self):
+        self.assert_config_error(["serve", "--feed", "none", "--threads", "two"],
+                                 words=["--threads", "two"])
+
+    # -- values the server used to fail on later (issue #8) -------------------
+
+    def test_bad_host_is_exit_2(self):
+        for host in ("example.invalid", "[::1]", "127.0.0.1:5050"):
+            with self.subTest(host=host):
+                self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                         env={"HOST": host}, pass_host=False,
+                                         words=["HOST", host, "0.0.0.0", "::"])
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
+                                  "--host", "example.invalid"], pass_host=False,
+                                 words=["--host", "example.invalid"])
+
+    def test_localhost_listens_on_the_ipv4_loopback(self):
+        cwd = self.make_temp_dir("qc-cli-")
+        s = self.start_server(os.path.join(cwd, "data"), cwd=cwd, pass_host=False,
+                              env={"HOST": "localhost"})
+        self.assertIn(f"listening on 127.0.0.1:{s.port}", s.stderr_text())
+
+    def test_bad_redis_url_is_exit_2_without_the_password(self):
+        password = "Pa55wordNeverShown"
+        for url in (f"redis://:{password}@cache.internal:99999",
+                    f"redis://:{password}@cache.internal:6379/zero",
+                    f"redis//:{password}@cache.internal"):
+            with self.subTest(url=url.replace(password, "***")):
+                self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                         env={"REDIS_URL": url}, words=["REDIS_URL"],
+                                         secrets=[password])
+
+    def test_bad_redis_host_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                 env={"REDIS_HOST": "cache.internal:6380"},
+                                 words=["REDIS_HOST", "REDIS_URL"])
+
+    def test_rediss_url_is_not_refused(self):
+        # No TLS in this build's hiredis: a warning and the in-process cache.
+        password = "Pa55wordNeverShown"
+        s = self.start_server(env={"REDIS_URL": f"rediss://:{password}@cache.internal:6380"})
+        log = s.stderr_text()
+        self.assertIn("rediss://", log)
+        self.assertIn("cache: in-process memory", log)
+        self.assertNotIn(password, log + s.stdout_text())
+
+    def test_bad_cors_origins_is_exit_2(self):
+        for value, words in (
+                ("https://app.example/", ["'https://app.example/'", "trailing slash"]),
+                ("https://ok.example,https://app.example/dashboard", ["/dashboard"]),
+                ("*,https://app.example", ["'*'"]),
+                ("app.example", ["'app.example'"])):
+            with self.subTest(value=value):
+                self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                         env={"QC_CORS_ORIGINS": value},
+                                         words=["QC_CORS_ORIGINS", *words])
+
+    def test_cors_origin_with_password_is_exit_2_without_it(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                 env={"QC_CORS_ORIGINS": "https://admin:Hunter2pw@app.example"},
+                                 words=["QC_CORS_ORIGINS"], secrets=["Hunter2pw"])
+
+    def test_bad_max_connections_is_exit_2(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                 env={"QC_MAX_CONNECTIONS": "-1"},
+                                 words=["QC_MAX_CONNECTIONS", "-1"])
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none",
+                                  "--max-connections", "lots"], words=["--max-connections"])
+
+    def test_bad_value_in_dotenv_is_exit_2(self):
+        cwd = self.make_temp_dir("qc-cli-")
+        h.write_text(os.path.join(cwd, ".env"), "QC_CORS_ORIGINS=https://app.example/\n")
+        r = self.run_qc(["serve", "--port", str(h.free_port()), "--feed", "none",
+                         "--host", "127.0.0.1", "--data-dir", os.path.join(cwd, "data")], cwd=cwd)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("quantcrunch: error: QC_CORS_ORIGINS"), r.stderr)
+
+    def test_value_with_a_newline_stays_on_one_line(self):
+        self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
+                                 env={"HOST": "127.0.0.1\nexample"}, pass_host=False,
+                                 words=["HOST"])
+
     def test_backtest_without_bars_is_exit_2(self):
         recs = h.write_text(os.path.join(self.make_temp_dir(), "r.jsonl"), "")
         self.assert_config_error(["backtest", "--recommendations", recs], words=["--bars"])
@@ -65,7 +159,17 @@ class CliTest(h.ServerTestCase):
         r = self.run_qc(["serve", "--help"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("usage: quantcrunch serve", r.stdout)
-        self.assertIn("--port", r.stdout)
+        for text in ("--port", "[PORT]", "--max-connections", "[QC_MAX_CONNECTIONS]",
+                     "QC_CORS_ORIGINS", "(default 5050)"):
+            self.assertIn(text, r.stdout)
+        self.assertEqual(r.stderr, "")
+
+    def test_backtest_help_exits_0(self):
+        r = self.run_qc(["backtest", "--help"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("usage: quantcrunch backtest"), r.stdout)
+        for flag in ("--recommendations", "--bars", "--out", "--quiet"):
+            self.assertIn(flag, r.stdout)
 
     # -- precedence: flags > environment > .env ---------------------------------
 
