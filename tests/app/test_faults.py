@@ -193,6 +193,30 @@ class TokenlessClientTest(h.ServerTestCase):
                                        10, "a normal POST after the flood")
         self.assertEqual(status, 201, body)
 
+    def test_connections_over_the_limit_get_503_and_are_closed(self):
+        import socket
+        s = self.start_server(env={"QC_MAX_CONNECTIONS": "4"})
+        idle = []
+        self.addCleanup(lambda: [x.close() for x in idle])
+        for _ in range(4):
+            idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        time.sleep(0.2)  # accepted
+        data = self.raw_exchange(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:200])
+        self.assertIn(b"too many connections", data)
+
+    def test_a_connection_freed_under_the_limit_is_served_again(self):
+        import socket
+        s = self.start_server(env={"QC_MAX_CONNECTIONS": "4"})
+        idle = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(4)]
+        self.addCleanup(lambda: [x.close() for x in idle])
+        time.sleep(0.2)
+        idle.pop().close()
+        status, _, _ = h.wait_until(
+            lambda: (lambda r: r if r[0] == 200 else None)(h.http_request(s.port, "GET", "/healthz", timeout=2)),
+            10, "served once a connection was freed")
+        self.assertEqual(status, 200)
+
     def test_failing_accept_backs_off_instead_of_spinning(self):
         # Reproduced before: with no file descriptors left, accept failed in a
         # tight loop: 95 % of a core and ~20 MB/s of log lines.
