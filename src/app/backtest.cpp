@@ -7,6 +7,7 @@
 
 #include "core/engine.h"
 #include "core/ny_time.h"
+#include "core/recommendation_book.h"
 #include "core/render.h"
 #include "market/bar_parser.h"
 
@@ -23,6 +24,7 @@ std::vector<TimedDocument> read_documents(const std::filesystem::path& path, std
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path.string());
   std::vector<TimedDocument> docs;
+  RecommendationBook seen;
   std::string line;
   std::uint64_t n = 0;
   while (std::getline(in, line)) {
@@ -38,6 +40,12 @@ std::vector<TimedDocument> read_documents(const std::filesystem::path& path, std
     }
     if (document_level) {
       ++s.documents_rejected;
+      continue;
+    }
+    // The same document twice (the algorithm may insert it twice) counts
+    // once, as in the live server (SPEC §6.3).
+    if (!seen.remember(canonical_json(parsed.document))) {
+      ++s.documents_duplicate;
       continue;
     }
     auto ts = parse_new_york_time(parsed.document.us_date, parsed.document.sg_date);
@@ -121,7 +129,7 @@ BacktestSummary run_backtest(const BacktestConfig& config, std::ostream& out, st
   s.seconds = std::chrono::duration<double>(clock::now() - started).count();
   if (config.progress || s.lines_rejected || s.bars_out_of_order) {
     err << "backtest: " << with_commas(s.documents) << " documents (" << s.documents_rejected
-        << " rejected, " << s.items_skipped << " items skipped), " << with_commas(s.bars)
+        << " rejected, " << s.documents_duplicate << " duplicates, " << s.items_skipped << " items skipped), " << with_commas(s.bars)
         << " bars (" << with_commas(s.bars_applied) << " applied, " << with_commas(s.bars_ignored)
         << " not newer than the last bar of their symbol, " << with_commas(s.bars_unknown_symbol)
         << " for untracked symbols, " << s.lines_rejected << " lines rejected), " << s.opened

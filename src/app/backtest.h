@@ -9,7 +9,7 @@
 namespace qc {
 
 struct BacktestSummary {
-  std::uint64_t documents = 0, documents_rejected = 0, items_skipped = 0;
+  std::uint64_t documents = 0, documents_rejected = 0, documents_duplicate = 0, items_skipped = 0;
   std::uint64_t bars = 0, bars_applied = 0, bars_ignored = 0, bars_unknown_symbol = 0;
   std::uint64_t lines_rejected = 0, bars_out_of_order = 0;
   std::uint64_t opened = 0, closed = 0;

@@ -47,6 +47,14 @@ class BacktestEqualityTest(h.ServerTestCase):
         self.assertEqual(json.loads(live), parsed_backtest)
         self.assertEqual(live, expected, "same JSON value, different bytes")
 
+    def test_a_document_given_twice_counts_once_as_in_the_live_server(self):
+        once = self.backtest(self.bars)
+        lines = self.market.docs_jsonl().splitlines(keepends=True)
+        twice = h.write_text(os.path.join(self.tmp, "twice.jsonl"), "".join(lines + lines[:3]))
+        again = self.backtest(self.bars, recs=twice)
+        self.assertEqual(again.stdout, once.stdout)
+        self.assertIn(f"{len(lines)} documents (0 rejected, 3 duplicates", again.stderr)
+
     def test_backtest_out_flag_writes_the_same_document(self):
         out_path = os.path.join(self.tmp, "perf.json")
         r = h.run_backtest(self.recs, self.bars, extra_args=["--out", out_path])
