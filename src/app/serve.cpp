@@ -18,6 +18,7 @@
 #include "http/api.h"
 #include "http/server.h"
 #include "log/log.h"
+#include "log/redact.h"
 
 namespace qc {
 namespace {
@@ -107,6 +108,9 @@ int run_serve(const ServeConfig& config) {
   log::parse_level(config.log_level, log_options.level);
   log_options.json = config.log_format == "json";
   log::configure(log_options);
+  for (const auto* secret : {&config.api_token, &config.polygon_api_key}) log::add_secret(*secret);
+  for (const auto* uri : {&config.mongo_uri, &config.redis_url})
+    for (const auto& secret : uri_secrets(*uri)) log::add_secret(secret);
   prepare_process();
 
   OpenedStore db;

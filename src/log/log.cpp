@@ -7,7 +7,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <unordered_map>
 
@@ -83,6 +85,7 @@ struct State {
   std::mutex mutex;
   std::shared_ptr<spdlog::logger> logger;
   Options options;
+  std::vector<std::string> secrets;  // lower-case
   // Rate limiter: key is level + component + message.
   std::unordered_map<std::string, Repeat> repeats;
   clock::time_point second_start{};
@@ -106,7 +109,24 @@ struct State {
     logger->set_formatter(std::move(f));
   }
 
-  void emit(Level level, std::string_view component, std::string_view message) {
+  // `message` with every registered secret replaced by "***".
+  std::string masked(std::string_view message) const {
+    std::string out(message);
+    if (secrets.empty()) return out;
+    std::string lower = out;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const auto& secret : secrets) {
+      for (std::size_t pos = 0; (pos = lower.find(secret, pos)) != std::string::npos;) {
+        out.replace(pos, secret.size(), "***");
+        lower.replace(pos, secret.size(), "***");
+        pos += 3;
+      }
+    }
+    return out;
+  }
+
+  void emit(Level level, std::string_view component, std::string_view raw_message) {
+    std::string message = masked(raw_message);
     std::string payload;
     if (options.json) {
       payload = "\"component\":";
@@ -232,6 +252,19 @@ void write(Level level, std::string_view component, std::string_view message) {
   }
   if (held_back) s.emit(level, component, s.summary(message, held_back));
   else s.emit(level, component, message);
+}
+
+void add_secret(std::string_view secret) {
+  if (secret.size() < 3) return;  // masking "t" everywhere would destroy every line
+  std::string lower(secret);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto& s = state();
+  std::lock_guard lock(s.mutex);
+  if (std::find(s.secrets.begin(), s.secrets.end(), lower) == s.secrets.end()) s.secrets.push_back(std::move(lower));
+  // Longest first, so that a secret is never half-masked by one of its pieces.
+  std::sort(s.secrets.begin(), s.secrets.end(), [](const std::string& a, const std::string& b) {
+    return a.size() > b.size();
+  });
 }
 
 void flush_suppressed() {

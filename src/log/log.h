@@ -38,6 +38,12 @@ inline void info(std::string_view c, std::string_view m) { write(Level::Info, c,
 inline void warn(std::string_view c, std::string_view m) { write(Level::Warn, c, m); }
 inline void error(std::string_view c, std::string_view m) { write(Level::Error, c, m); }
 
+// Masks `secret` (case-insensitively) in every line written from now on:
+// the API key, the token, a database password and its pieces. A last line
+// of defence for messages of third-party libraries that quote them.
+// Secrets shorter than 3 characters are not masked.
+void add_secret(std::string_view secret);
+
 // Writes the counts of lines still held back (at shutdown).
 void flush_suppressed();
 

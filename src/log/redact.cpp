@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "text/percent.h"
+
 namespace qc {
 namespace {
 
@@ -53,6 +55,29 @@ std::string redact_uri(std::string_view uri) {
     out += redact_query(rest.substr(q + 1));
   } else {
     out += rest;
+  }
+  return out;
+}
+
+std::vector<std::string> uri_secrets(std::string_view uri) {
+  std::vector<std::string> out;
+  auto scheme = uri.find("://");
+  std::string_view rest = uri.substr(scheme == std::string_view::npos ? 0 : scheme + 3);
+  auto at = rest.rfind('@');
+  if (at == std::string_view::npos) return out;
+  auto info = rest.substr(0, at);
+  auto colon = info.find(':');
+  if (colon == std::string_view::npos) return out;
+  std::string_view password = info.substr(colon + 1);
+  if (password.empty()) return out;
+  out.emplace_back(password);
+  if (auto decoded = percent_decode(password); decoded && *decoded != password) out.push_back(*decoded);
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= password.size(); ++i) {
+    if (i == password.size() || std::string_view("@/:?").find(password[i]) != std::string_view::npos) {
+      if (i - start >= 3 && i - start < password.size()) out.emplace_back(password.substr(start, i - start));
+      start = i + 1;
+    }
   }
   return out;
 }

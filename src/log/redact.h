@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace qc {
 
@@ -17,5 +18,11 @@ std::string redact_uri(std::string_view uri);
 
 // Replaces every occurrence of `secret` (an API key, a token) in `text`.
 std::string redact_secret(std::string text, std::string_view secret);
+
+// The forms in which a URI's password may show up in a third party's message
+// (libmongoc quotes it, or parts of it, when it cannot parse the URI): the
+// password as written, percent-decoded, and each piece of it between '@',
+// '/', ':' and '?' of 3 characters or more. Empty without a password.
+std::vector<std::string> uri_secrets(std::string_view uri);
 
 }  // namespace qc

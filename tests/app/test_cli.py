@@ -100,6 +100,21 @@ class CliTest(h.ServerTestCase):
                                          env={"REDIS_URL": url}, words=["REDIS_URL"],
                                          secrets=[password])
 
+    def test_mongodb_password_with_slash_at_or_colon_is_never_printed(self):
+        # Reproduced before: the redactor split at the first '@' or stopped at
+        # the '/', and "mongodb://u:pa/ss@host" was logged whole.
+        for password in ("pa/ss0rdX", "p@ss0rdX", "pa:ss0rdX", "p%40ss%2F0rdX"):
+            with self.subTest(password=password.replace("ss0rd", "...")):
+                cwd = self.make_temp_dir("qc-cli-")
+                r = self.run_qc(["serve", "--host", "127.0.0.1", "--port", str(h.free_port()),
+                                 "--feed", "none", "--data-dir", os.path.join(cwd, "data")],
+                                env={"MONGO_ATLAS_URI": f"mongodb://u:{password}@127.0.0.1:1/"
+                                                        "?serverSelectionTimeoutMS=500"}, cwd=cwd)
+                self.assertNotEqual(r.returncode, 0)
+                out = r.stderr + r.stdout
+                self.assertIn("database", out)
+                self.assertNotIn("ss0rd", out.lower(), "a part of the password was printed")
+
     def test_bad_redis_host_is_exit_2(self):
         self.assert_config_error(["serve", "--port", str(h.free_port()), "--feed", "none"],
                                  env={"REDIS_HOST": "cache.internal:6380"},

@@ -112,5 +112,21 @@ TEST_F(LogTest, OverallRateIsCapped) {
   EXPECT_GE(l.size(), 50u);
 }
 
+TEST_F(LogTest, RegisteredSecretsAreMaskedInEveryLineWhateverTheirCase) {
+  log::add_secret("Ss0rdX");
+  log::warn("mongodb", "Failed to resolve ss0rdx@127.0.0.1 and SS0RDX too");
+  auto l = lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_NE(l[0].find("Failed to resolve ***@127.0.0.1 and *** too"), std::string::npos) << l[0];
+}
+
+TEST_F(LogTest, SecretsShorterThanThreeCharactersAreNotMasked) {
+  log::add_secret("t");
+  log::info("x", "test");
+  auto l = lines();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_NE(l[0].find("[x] test"), std::string::npos) << l[0];
+}
+
 }  // namespace
 }  // namespace qc

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace qc {
 namespace {
 
@@ -62,6 +64,27 @@ TEST(RedactUri, HostWithoutSchemeAndUserInfoIsRedacted) {
 TEST(RedactUri, MultiHostUriKeepsHosts) {
   EXPECT_EQ(redact_uri("mongodb://u:p@h1:1,h2:2/db?authSource=admin"),
             "mongodb://u:***@h1:1,h2:2/db?authSource=admin");
+}
+
+TEST(UriSecrets, PasswordItsDecodedFormAndItsPiecesAreSecrets) {
+  auto s = uri_secrets("mongodb://u:p%40ss/w0rd:xyz@host/db");
+  EXPECT_NE(std::find(s.begin(), s.end(), "p%40ss/w0rd:xyz"), s.end());
+  EXPECT_NE(std::find(s.begin(), s.end(), "p@ss/w0rd:xyz"), s.end());
+  EXPECT_NE(std::find(s.begin(), s.end(), "p%40ss"), s.end());
+  EXPECT_NE(std::find(s.begin(), s.end(), "w0rd"), s.end());
+  EXPECT_NE(std::find(s.begin(), s.end(), "xyz"), s.end());
+}
+
+TEST(UriSecrets, PasswordHoldingAtSignsGivesItsPieces) {
+  auto s = uri_secrets("mongodb://u:p@ss0rdX@127.0.0.1:1/");
+  EXPECT_NE(std::find(s.begin(), s.end(), "p@ss0rdX"), s.end());
+  EXPECT_NE(std::find(s.begin(), s.end(), "ss0rdX"), s.end());
+}
+
+TEST(UriSecrets, NoPasswordNoSecrets) {
+  EXPECT_TRUE(uri_secrets("mongodb://host/db").empty());
+  EXPECT_TRUE(uri_secrets("redis://user@host").empty());
+  EXPECT_TRUE(uri_secrets("").empty());
 }
 
 TEST(RedactSecret, EveryOccurrenceIsReplaced) {
