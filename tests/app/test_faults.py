@@ -130,16 +130,7 @@ class TokenlessClientTest(h.ServerTestCase):
     """What a client without a token can cost (SPEC §9)."""
 
     def raw_exchange(self, port, head, timeout=5):
-        import socket
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(head)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return data
+        return h.raw_http(port, head, timeout=timeout, until=b"\r\n\r\n")
 
     def test_bad_token_is_401_before_a_byte_of_the_body(self):
         s = self.start_server(token=TOKEN)

@@ -589,17 +589,7 @@ class OperationsTest(ApiTestCase):
 
 class EdgeCaseTest(ApiTestCase):
     def raw(self, s, request, timeout=10):
-        with socket.create_connection(("127.0.0.1", s.port), timeout=timeout) as sock:
-            sock.sendall(request)
-            data = b""
-            try:
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except (ConnectionResetError, socket.timeout):
-                pass
+        data = h.raw_http(s.port, request, timeout=timeout)
         head, _, body = data.partition(b"\r\n\r\n")
         return head.split(b"\r\n", 1)[0].decode(), head.decode(errors="replace"), body
 

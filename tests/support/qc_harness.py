@@ -160,6 +160,23 @@ def http_request_raw(port, method, path, body=None, headers=None, host="127.0.0.
         conn.close()
 
 
+def raw_http(port, data, timeout=HTTP_TIMEOUT, until=None):
+    """Sends raw bytes on a new connection; returns the bytes that came back
+    until the server closed it, `until` was seen, or `timeout` passed."""
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        try:
+            while until is None or until not in out:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    return out
+
+
 def http_request(port, method, path, body=None, headers=None, **kw):
     """One request: (status, headers, parsed JSON or None)."""
     status, hdrs, data = http_request_raw(port, method, path, body, headers, **kw)
