@@ -14,7 +14,9 @@ backfill from the aggregates endpoint after a dropped connection, after a
 restart, across next_url pages and through 429s; re-sent bars for an applied
 minute ignored; the background snapshot in /api/tickerlist (open/closed
 market, failures, no provider call per request); the /api/aggregates and
-/api/marketstatus proxies; the key never in a log line or a response body.
+/api/marketstatus proxies; the key never in a log line or a response body, and
+never sent to a host other than POLYGON_API_URL's (a next_url pointing
+elsewhere is not followed).
 """
 
 import json
@@ -25,7 +27,7 @@ import urllib.parse
 import uuid
 
 import qc_harness as h
-from polygon_standin import PolygonStandIn
+from polygon_standin import ConnectionRecorder, PolygonStandIn
 
 TOKEN = "polygon-test-token"
 FAST = {
@@ -742,6 +744,68 @@ class ProxyTest(PolygonTestCase):
 
 # ---------------------------------------------------------------------------
 # The key stays on the server
+
+
+class ForeignNextUrlTest(PolygonTestCase):
+    """SPEC §9: the provider key is sent only to the configured provider host.
+    The stand-in's next_url points at another local port, where a bare
+    listener records any connection."""
+
+    def start_recorder(self):
+        rec = ConnectionRecorder().start()
+        self.addCleanup(rec.stop)
+        return rec
+
+    def assert_refusal_logged(self, server, rec):
+        origin = f"127.0.0.1:{rec.port}"
+        self.wait(lambda: any(re.search(r"\berror\b", line) and origin in line
+                              and "not followed" in line
+                              for line in server.stderr_text().splitlines()),
+                  WAIT, f"no error line naming {origin} and saying it was not followed", server)
+
+    def test_chart_proxy_does_not_follow_a_next_url_to_another_origin(self):
+        rec = self.start_recorder()
+        pg = self.start_standin(page_size=2, next_url_base=rec.url)
+        base = ProxyTest.BASE
+        pg.add_bars("AAPL", [minute_bar(base + i * 60_000, 190.0, 191.0, 189.0, 190.5)
+                             for i in range(5)])
+        server = self.start_polygon_server(pg, subscribed=False)
+        status, _, body, text = self.api(server, "GET", f"/api/aggregates/AAPL?timespan=minute"
+                                                        f"&from={base}&to={base + 240_000}")
+        self.assertEqual(status, 503, text)
+        self.assertTrue(body["detail"], text)
+        self.assertNotIn(str(rec.port), text, "the answer names the foreign host")
+        self.assertEqual(rec.connections, 0, "the server connected to the next_url's host")
+        self.assertNotIn(self.key.encode(), rec.received)
+        self.assert_refusal_logged(server, rec)
+        self.assertEqual(pg.rest_count(AGGS_PATH), 1, "only the first page was asked for")
+        self.stop_cleanly(server)
+
+    def test_backfill_does_not_follow_a_next_url_to_another_origin_and_retries(self):
+        rec = self.start_recorder()
+        pg = self.start_standin(page_size=2)
+        server = self.start_polygon_server(pg)
+        open_ts = recent_open_time()
+        self.post_document(server, h.make_document(open_ts, [("AAPL", 110.0, 100.0)]))
+        base = (open_ts + 60) * 1000
+        bars = [minute_bar(base + i * 60_000, 100.0, 101.0, 99.0, 100.5) for i in range(4)]
+        target_t = base + 4 * 60_000  # on the third page
+        bars.append(minute_bar(target_t, 101.0, 110.0, 100.5, 109.0))
+        pg.add_bars("AAPL", bars)
+        pg.next_url_base = rec.url
+        pg.drop_connections()
+        self.wait(lambda: self.readyz(server)["feed"]["backfill_errors"] >= 2, 15,
+                  "the refused page was not reported as a failed backfill (and retried)", server)
+        self.assert_refusal_logged(server, rec)
+        self.assertEqual(rec.connections, 0, "the server connected to the next_url's host")
+        self.assertNotIn(self.key.encode(), rec.received)
+        self.assertEqual(self.readyz(server)["positions"], {"open": 1, "closed": 0})
+        # Like any failed page: once the provider links to itself again, the retry closes it.
+        pg.next_url_base = None
+        closed = self.wait_closed(server, "AAPL", timeout=20)
+        self.assert_target_close(closed, open_ts, 100.0, 110.0, target_t)
+        self.assertEqual(rec.connections, 0)
+        self.stop_cleanly(server)
 
 
 class KeyNeverLeaksTest(PolygonTestCase):

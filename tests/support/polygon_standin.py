@@ -11,8 +11,11 @@ It speaks the real protocols over real loopback sockets (127.0.0.1 only):
   ``max_connections`` eviction of the older connection);
 * a REST server (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive) with
   the aggregates (``next_url`` pagination), ticker snapshot and market status
-  endpoints, key check (Bearer header or ``apiKey`` query), fault injection and
-  a request log.
+  endpoints, key check (Bearer header or ``apiKey`` query), fault injection
+  and a request log;
+* ``ConnectionRecorder``: a bare TCP listener that records every connection
+  and the bytes sent to it, to prove that nothing (and no key) reaches a host
+  (e.g. a ``next_url`` pointing elsewhere, see ``next_url_base``).
 
 Use from unittest::
 
@@ -55,7 +58,7 @@ import time
 import urllib.parse
 import uuid
 
-__all__ = ["PolygonStandIn", "make_am_event", "RATE_LIMIT_MESSAGE", "main"]
+__all__ = ["PolygonStandIn", "ConnectionRecorder", "make_am_event", "RATE_LIMIT_MESSAGE", "main"]
 
 HOST = "127.0.0.1"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -358,6 +361,8 @@ class PolygonStandIn:
       evict_older (bool), max_connections_per_key (int), evict_close_code (int | None =
       abrupt TCP close), auth_failed_close_code (int | None), ping_interval (s | None),
       page_size (int | None = only `limit`), aggs_status ("OK"), omit_empty_results (bool),
+      next_url_base (str | None = the Host the request came to, e.g. "http://127.0.0.1:9"
+      to make every next_url point at another origin),
       send_timeout, close_timeout, handshake_timeout, max_message_size, verbose.
     """
 
@@ -369,7 +374,7 @@ class PolygonStandIn:
                  ws_path: str = "/stocks", send_timeout: float = 5.0,
                  close_timeout: float = 1.0, handshake_timeout: float = 5.0,
                  max_message_size: int = 16 * 1024 * 1024, enable_control: bool = False,
-                 verbose: bool = False):
+                 next_url_base=None, verbose: bool = False):
         self.api_key = api_key
         self.connect_status = connect_status
         self.evict_older = evict_older
@@ -386,6 +391,7 @@ class PolygonStandIn:
         self.handshake_timeout = handshake_timeout
         self.max_message_size = max_message_size
         self.enable_control = enable_control
+        self.next_url_base = next_url_base
         self.verbose = verbose
 
         self._req_ws_port = ws_port
@@ -1535,8 +1541,10 @@ class PolygonStandIn:
                      "sort": sort, "limit": limit, "after": page[-1]["t"]}
             cursor = base64.urlsafe_b64encode(_json(token).encode()).decode().rstrip("=")
             next_from = str(rows[page_n]["t"]) if sort == "asc" else from_s
-            host = h.headers.get("Host") or f"{HOST}:{self._rest_port}"
-            resp["next_url"] = (f"http://{host}/v2/aggs/ticker/{urllib.parse.quote(sym)}/range/"
+            base = self.next_url_base
+            if not base:
+                base = "http://" + (h.headers.get("Host") or f"{HOST}:{self._rest_port}")
+            resp["next_url"] = (f"{base}/v2/aggs/ticker/{urllib.parse.quote(sym)}/range/"
                                 f"{mult}/{timespan}/{next_from}/{to_s}?cursor={cursor}")
         return 200, resp
 
@@ -1589,6 +1597,117 @@ class PolygonStandIn:
             self._reply(h, 200, json.loads(json.dumps({"ok": True, "result": result}, default=repr)))
         except Exception as e:  # noqa: BLE001
             self._reply(h, 400, {"ok": False, "error": repr(e)})
+
+
+# ---------------------------------------------------------------------------
+# A host that must never be contacted
+
+
+class ConnectionRecorder:
+    """A TCP listener on 127.0.0.1 that accepts every connection, records it and
+    everything sent on it (for up to `read_seconds`), answers nothing and
+    closes it. `connections` and `received` show whether anything (an HTTP
+    request, a key) reached it."""
+
+    def __init__(self, read_seconds: float = 2.0):
+        self.read_seconds = read_seconds
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections = 0
+        self._received = []         # bytes per connection
+        self._threads = []
+        self._sock = None
+        self._thread = None
+
+    def start(self) -> "ConnectionRecorder":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, 0))
+        s.listen(64)
+        self._sock = s
+        self._thread = threading.Thread(target=self._accept_loop, name="recorder-accept",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        for t in list(self._threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._connections
+
+    @property
+    def received(self) -> bytes:
+        """Everything received, all connections concatenated."""
+        with self._lock:
+            return b"".join(self._received)
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                r, _, _ = select.select([self._sock], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            if not r:
+                continue
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with self._lock:
+                self._connections += 1
+                index = len(self._received)
+                self._received.append(b"")
+            t = threading.Thread(target=self._read, args=(conn, index), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _read(self, conn: socket.socket, index: int) -> None:
+        deadline = time.monotonic() + self.read_seconds
+        try:
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                r, _, _ = select.select([conn], [], [], 0.05)
+                if not r:
+                    continue
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._received[index] += chunk
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------------------

@@ -157,8 +157,9 @@ void PolygonFeed::backfill(FeedSink& sink) {
           std::lock_guard lock(error_mutex_);
           last_error_ = std::string("backfill ") + req.symbol + ": " + e.what();
         }
-        log::warn("backfill", req.symbol + ": " + e.what() + "; retrying in " +
-                                  std::to_string(delay.count()) + " ms (live bars wait)");
+        log::write(e.refused() ? log::Level::Error : log::Level::Warn, "backfill",
+                   req.symbol + ": " + e.what() + "; retrying in " + std::to_string(delay.count()) +
+                       " ms (live bars wait)");
         std::unique_lock lock(mutex_);
         if (wake_.wait_for(lock, delay, [&] { return stopping_; })) return;
         delay = std::min(delay * 2, std::chrono::milliseconds(60'000));

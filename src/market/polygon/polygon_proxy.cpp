@@ -39,10 +39,16 @@ void PolygonProxy::serve(const std::string& key, std::chrono::seconds ttl,
     } catch (const ProviderError& e) {
       // The browser gets the status only; the provider's address and text
       // stay in the server log.
-      answer = {503, e.status() ? "market data provider unavailable (it answered HTTP " +
-                                      std::to_string(e.status()) + ")"
-                                : std::string("market data provider unreachable")};
-      log::warn("proxy", std::string("provider request failed: ") + e.what());
+      if (e.refused())
+        answer = {503,
+                  "market data provider unavailable (it linked to another host, which was "
+                  "not followed)"};
+      else
+        answer = {503, e.status() ? "market data provider unavailable (it answered HTTP " +
+                                        std::to_string(e.status()) + ")"
+                                  : std::string("market data provider unreachable")};
+      log::write(e.refused() ? log::Level::Error : log::Level::Warn, "proxy",
+                 std::string("provider request failed: ") + e.what());
     }
     done(std::move(answer));
   });

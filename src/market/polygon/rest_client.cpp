@@ -138,10 +138,32 @@ RestResult RestClient::get_once(const std::string& url) {
 }
 
 RestResult RestClient::get(const std::string& path_or_url) {
-  std::string url = path_or_url.find("://") != std::string::npos ? path_or_url
-                                                                  : join_url(base_url_, path_or_url);
-  auto delay = policy_.first_delay;
   RestResult r;
+  std::string url;
+  if (path_or_url.find("://") == std::string::npos) {
+    url = join_url(base_url_, path_or_url);
+  } else {
+    // An absolute URL (a next_url) carries the key only to the configured origin.
+    auto ep = parse_endpoint(path_or_url);
+    auto base = parse_endpoint(base_url_);
+    if (!ep) {
+      r.error =
+          "invalid URL " + redact_secret(redact_uri(path_or_url), api_key_) + "; not followed";
+      r.refused = true;
+      return r;
+    }
+    if (!base || !same_origin(*ep, *base)) {
+      r.error = redact_secret("link to " + ep->origin() +
+                                  " not followed: it is not the configured provider origin " +
+                                  (base ? base->origin() : redact_uri(base_url_)) +
+                                  "; nothing, and no API key, was sent there",
+                              api_key_);
+      r.refused = true;
+      return r;
+    }
+    url = path_or_url;
+  }
+  auto delay = policy_.first_delay;
   for (int attempt = 1;; ++attempt) {
     r = get_once(url);
     r.attempts = attempt;
