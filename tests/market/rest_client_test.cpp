@@ -1,12 +1,13 @@
 // The provider key goes only to the configured provider origin (SPEC §9):
 // URL normalisation and origin comparison (src/market/polygon/endpoint.h),
 // and RestClient refusing absolute URLs (a `next_url`) off that origin
-// without connecting.
+// without connecting; stop() ending a request in flight.
 #include "market/polygon/rest_client.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <string>
 
 #include "fake_http_server.h"
@@ -106,6 +107,30 @@ TEST(RestClientOrigin, NextUrlOnTheConfiguredOriginIsFollowedWithTheKey) {
   EXPECT_TRUE(r.ok()) << r.error;
   ASSERT_EQ(provider.requests().size(), 1u);
   EXPECT_NE(provider.requests()[0].find(std::string("Bearer ") + kKey), std::string::npos);
+}
+
+TEST(RestClientStop, StopEndsARequestInFlight) {
+  FakeHttpServer provider;
+  provider.hold("/");
+  RetryPolicy p;
+  p.timeout = 60s;
+  RestClient client(provider.url(), kKey, p);
+  auto result = std::async(std::launch::async, [&] { return client.get("/v1/marketstatus/now"); });
+  ASSERT_TRUE(provider.wait_for_requests(1, 10s));
+  client.stop();
+  ASSERT_EQ(result.wait_for(10s), std::future_status::ready) << "stop() did not end the request";
+  auto r = result.get();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error.find("stopped"), std::string::npos) << r.error;
+  EXPECT_EQ(provider.requests().size(), 1u) << "retried after stop()";
+}
+
+TEST(RestClientStop, RequestsAfterStopMakeNoConnection) {
+  FakeHttpServer provider;
+  RestClient client(provider.url(), kKey, one_quick_attempt());
+  client.stop();
+  EXPECT_FALSE(client.get("/v1/marketstatus/now").ok());
+  EXPECT_EQ(provider.connections(), 0u);
 }
 
 }  // namespace

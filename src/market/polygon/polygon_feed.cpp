@@ -66,6 +66,11 @@ std::int64_t PolygonFeed::now() const {
              std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+bool PolygonFeed::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
 std::string PolygonFeed::describe() const {
   auto ws = parse_endpoint(options_.ws_url);
   auto rest = parse_endpoint(options_.rest_url);
@@ -152,6 +157,7 @@ void PolygonFeed::backfill(FeedSink& sink) {
         if (!bars.empty() && !sink.submit_bars(std::move(bars))) return;
         break;
       } catch (const ProviderError& e) {
+        if (stopping()) return;  // stop() cut the request short
         ++backfill_errors_;
         {
           std::lock_guard lock(error_mutex_);
@@ -210,6 +216,7 @@ void PolygonFeed::refresh_snapshots(FeedSink& sink) {
         if (failing) log::info("snapshot", "snapshot refresh recovered");
         failing = false;
       } catch (const ProviderError& e) {
+        if (stopping()) return;
         ++snapshot_errors_;
         {
           std::lock_guard lock(error_mutex_);

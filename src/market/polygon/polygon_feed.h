@@ -64,6 +64,7 @@ class PolygonFeed final : public MarketFeed {
   void refresh_snapshots(FeedSink& sink);
   bool market_active(std::int64_t now) const;
   std::int64_t now() const;
+  bool stopping() const;
 
   PolygonOptions options_;
   RestClient rest_client_;
@@ -72,7 +73,7 @@ class PolygonFeed final : public MarketFeed {
   PolygonRest snapshot_rest_;
   std::unique_ptr<PolygonStream> stream_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item> items_;
   bool stopping_ = false;

@@ -41,7 +41,8 @@ class RestClient {
   const std::string& base_url() const { return base_url_; }
   // Called after every failed attempt (status, will_retry) — for metrics/logs.
   std::function<void(int status, bool will_retry)> on_failure;
-  // Interruptible waits: stop() makes sleeping retries return at once.
+  // Ends every request in flight and every sleeping retry at once (their
+  // results say "stopped"); later calls return without connecting.
   void stop();
 
  private:
