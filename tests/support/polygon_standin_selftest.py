@@ -838,7 +838,32 @@ class RestSnapshotAndStatus(RestCase):
         self.assertEqual(body["status"], "NOT_FOUND")
 
 
-class RestNextUrlBase(RestCase):
+class RestHoldAndNextUrlBase(RestCase):
+    def test_held_requests_wait_until_released_and_others_are_answered(self):
+        import threading
+        self.pg.add_bars("AAPL", [minute_bar(T0, 100)])
+        self.pg.hold_requests("/v2/aggs/")
+        answers = []
+        t = threading.Thread(target=lambda: answers.append(
+            self.get(f"/v2/aggs/ticker/AAPL/range/1/minute/{T0}/{T0}")[0]))
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.assertTrue(self.pg.wait_for_held_requests(1, timeout=TIMEOUT))
+        self.assertEqual(self.pg.rest_count("/v2/aggs/"), 1, "a held request is logged")
+        self.assertEqual(self.get("/v1/marketstatus/now")[0], 200, "other paths are not held")
+        self.assertEqual(answers, [])
+        self.pg.release_requests()
+        t.join(TIMEOUT)
+        self.assertEqual(answers, [200])
+        self.assertEqual(self.pg.held_requests, 0)
+
+    def test_held_requests_end_at_hold_timeout(self):
+        self.pg.hold_timeout = 0.3
+        self.pg.hold_requests()
+        t0 = time.monotonic()
+        self.assertEqual(self.get("/v1/marketstatus/now")[0], 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+
     def test_next_url_base_points_pages_elsewhere(self):
         self.pg.add_bars("AAPL", [minute_bar(T0 + i * 60000, 100 + i) for i in range(3)])
         self.pg.next_url_base = "http://127.0.0.1:9"
