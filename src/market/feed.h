@@ -45,6 +45,8 @@ class FeedSink {
 struct FeedMetrics {
   std::uint64_t frames = 0;           // websocket frames received
   std::uint64_t frames_dropped = 0;   // malformed frames
+  std::uint64_t frames_overflowed = 0;  // dropped because the queue to the ledger was full
+  std::uint64_t queue_overflows = 0;    // times that queue filled (each forces a reconnect)
   std::uint64_t lines_rejected = 0;   // malformed replay lines
   std::uint64_t reconnects = 0;
   std::uint64_t backfilled_bars = 0;

@@ -27,11 +27,16 @@ struct ProxyAnswer {
 class MarketDataProxy {
  public:
   virtual ~MarketDataProxy() = default;
-  // `done` is called exactly once, on any thread.
+  // `done` is called exactly once, on any thread (possibly before the call
+  // returns), also when the proxy is busy or stopping.
   virtual void aggregates(const AggregatesQuery& query, std::function<void(ProxyAnswer)> done) = 0;
   virtual void market_status(std::function<void(ProxyAnswer)> done) = 0;
+  // Answers every waiting caller (503) and every later one; idempotent.
+  virtual void stop() {}
   struct CacheStats {
-    std::uint64_t hits = 0, misses = 0;
+    std::uint64_t hits = 0, misses = 0;  // lookups answered from the cache / not
+    std::uint64_t coalesced = 0;         // misses that joined an identical fetch in flight
+    std::uint64_t busy = 0;              // misses refused (503) because the fetch queue was full
   };
   virtual CacheStats cache_stats() const { return {}; }
 };

@@ -14,18 +14,23 @@ backfill from the aggregates endpoint after a dropped connection, after a
 restart, across next_url pages and through 429s; re-sent bars for an applied
 minute ignored; the background snapshot in /api/tickerlist (open/closed
 market, failures, no provider call per request); the /api/aggregates and
-/api/marketstatus proxies; the key never in a log line or a response body.
+/api/marketstatus proxies (identical requests coalesced, distinct ones bounded
+with an immediate 503 "busy", market status never starved); the key never in a
+log line or a response body, and never sent to a host other than
+POLYGON_API_URL's (a next_url pointing elsewhere is not followed).
 """
 
+import http.client
 import json
 import re
+import threading
 import time
 import unittest
 import urllib.parse
 import uuid
 
 import qc_harness as h
-from polygon_standin import PolygonStandIn
+from polygon_standin import ConnectionRecorder, PolygonStandIn
 
 TOKEN = "polygon-test-token"
 FAST = {
@@ -52,6 +57,66 @@ def minute_bar(t_ms, o, h_, l, c, v=1000):
     """A bar for the stand-in's aggregates store."""
     return {"t": t_ms, "o": o, "h": h_, "l": l, "c": c, "v": v,
             "vw": round((o + c) / 2, 4), "n": 10}
+
+
+class ConcurrentGets:
+    """GETs sent at once, one connection each, answered in the background.
+    results[i] is None until answered, then (status, parsed JSON or None, text)
+    or ("error", None, repr of the exception)."""
+
+    def __init__(self, port, paths, timeout=30.0):
+        self.port, self.paths, self.timeout = port, list(paths), timeout
+        self.results = [None] * len(self.paths)
+        self._sent = 0
+        self._cond = threading.Condition()
+        self._threads = [threading.Thread(target=self._one, args=(i,), daemon=True)
+                         for i in range(len(self.paths))]
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _one(self, i):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        try:
+            conn.request("GET", self.paths[i])
+            with self._cond:
+                self._sent += 1
+                self._cond.notify_all()
+            resp = conn.getresponse()
+            text = resp.read().decode("utf-8", "replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+            result = (resp.status, body, text)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            result = ("error", None, repr(e))
+        finally:
+            conn.close()
+        with self._cond:
+            self.results[i] = result
+            self._cond.notify_all()
+
+    def wait_sent(self, timeout=10.0):
+        with self._cond:
+            return self._cond.wait_for(lambda: self._sent == len(self.paths), timeout)
+
+    def answered(self):
+        with self._cond:
+            return [r for r in self.results if r is not None]
+
+    def wait_answered(self, n, timeout):
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: sum(r is not None for r in self.results) >= n, timeout)
+
+    def join(self, timeout):
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return all(r is not None for r in self.results)
 
 
 class PolygonTestCase(h.ServerTestCase):
@@ -613,7 +678,8 @@ class SnapshotTest(PolygonTestCase):
 # /api/aggregates and /api/marketstatus proxies
 
 
-class ProxyTest(PolygonTestCase):
+class ProxyTestCase(PolygonTestCase):
+    """Helpers for the chart proxy tests."""
     BASE = 1717767000000  # 2024-06-07 09:30 New York
 
     def seed(self, pg, n=5):
@@ -639,6 +705,8 @@ class ProxyTest(PolygonTestCase):
         self.assertEqual(body["resultsCount"], len(bars), body)
         self.assert_no_provider_details(pg, text)
 
+
+class ProxyTest(ProxyTestCase):
     def test_aggregates_are_proxied_and_cached(self):
         pg = self.start_standin(page_size=None)
         bars = self.seed(pg)
@@ -740,8 +808,154 @@ class ProxyTest(PolygonTestCase):
         self.stop_cleanly(server)
 
 
+class ProxyLoadTest(ProxyTestCase):
+    """Many chart requests at once: coalesced, bounded, never starving the
+    market status. The stand-in holds aggregates requests unanswered
+    (hold_requests) so "in flight" is a state, not a race."""
+
+    def start_held(self, n_bars=5):
+        pg = self.start_standin(page_size=None)
+        self.seed(pg, n_bars)
+        server = self.start_polygon_server(pg, subscribed=False)
+        self.addCleanup(pg.release_requests)  # before the stand-in stops
+        pg.hold_requests(AGGS_PATH)
+        return pg, server
+
+    def distinct_paths(self, n):
+        # Same symbol, each with its own `to`: n distinct queries.
+        return [self.aggregates_path(self.BASE, self.BASE + 240_000 + i) for i in range(n)]
+
+    def test_identical_concurrent_requests_cost_one_provider_request(self):
+        pg, server = self.start_held()
+        path = self.aggregates_path(self.BASE, self.BASE + 4 * 60_000)
+        gets = ConcurrentGets(server.port, [path] * 20).start()
+        self.assertTrue(gets.wait_sent(), "the requests were not all sent")
+        self.assertTrue(pg.wait_for_held_requests(1, timeout=WAIT),
+                        "no aggregates request reached the stand-in" + self.log_of(server))
+        time.sleep(0.5)  # all 20 reach the server while the provider still holds the first
+        pg.release_requests()
+        self.assertTrue(gets.join(30), f"unanswered: {gets.results}")
+        for status, body, text in gets.results:
+            self.assertEqual(status, 200, text)
+            self.assertEqual(body, gets.results[0][1])
+            self.assert_no_provider_details(pg, text)
+        self.assertEqual(len(gets.results[0][1]["results"]), 5)
+        self.assertEqual(pg.rest_count(AGGS_PATH), 1,
+                         "identical requests in flight were not coalesced: "
+                         f"{[r['path'] for r in pg.rest_requests(AGGS_PATH)]}")
+        self.stop_cleanly(server)
+
+    def test_distinct_requests_beyond_the_bound_are_answered_503_busy_at_once(self):
+        pg, server = self.start_held()
+        gets = ConcurrentGets(server.port, self.distinct_paths(60)).start()
+        self.assertTrue(gets.wait_sent(), "the requests were not all sent")
+        # The provider has answered nothing, yet the overflow is answered now.
+        self.assertTrue(gets.wait_answered(1, timeout=WAIT),
+                        "no request was answered while the provider held the others "
+                        "(unbounded queue)" + self.log_of(server))
+        time.sleep(0.5)
+        early = gets.answered()
+        self.assertGreater(pg.held_requests, 0, "the stand-in stopped holding")
+        for status, body, text in early:
+            self.assertEqual(status, 503, text)
+            self.assertIn("busy", (body or {}).get("detail", ""), text)
+        self.assertLess(len(early), 60, "every request was refused")
+        pg.release_requests()
+        self.assertTrue(gets.join(30), "requests hung after the provider answered: "
+                        f"{[r for r in gets.results if r is None or r[0] == 'error']}")
+        for status, body, text in gets.results:
+            self.assertIn(status, (200, 503), text)
+            if status == 503:
+                self.assertIn("busy", (body or {}).get("detail", ""), text)
+        statuses = [r[0] for r in gets.results]
+        self.assertGreater(statuses.count(200), 0, statuses)
+        self.assert_server_alive(server)
+        self.stop_cleanly(server)
+
+    def test_market_status_is_answered_while_aggregates_saturate_the_proxy(self):
+        pg, server = self.start_held()
+        gets = ConcurrentGets(server.port, self.distinct_paths(40)).start()
+        self.assertTrue(gets.wait_sent(), "the requests were not all sent")
+        self.assertTrue(pg.wait_for_held_requests(1, timeout=WAIT),
+                        "no aggregates request reached the stand-in" + self.log_of(server))
+        time.sleep(0.5)
+        try:
+            status, _, raw = h.http_request_raw(server.port, "GET", "/api/marketstatus",
+                                                 timeout=5)
+        except OSError as e:
+            self.fail(f"/api/marketstatus unanswered while aggregates were in flight: {e!r}")
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(json.loads(raw)["market"], "open")
+        self.assertGreater(pg.held_requests, 0, "aggregates were not in flight any more")
+        pg.release_requests()
+        self.assertTrue(gets.join(30), f"unanswered: {gets.results}")
+        self.stop_cleanly(server)
+
+
 # ---------------------------------------------------------------------------
 # The key stays on the server
+
+
+class ForeignNextUrlTest(PolygonTestCase):
+    """SPEC §9: the provider key is sent only to the configured provider host.
+    The stand-in's next_url points at another local port, where a bare
+    listener records any connection."""
+
+    def start_recorder(self):
+        rec = ConnectionRecorder().start()
+        self.addCleanup(rec.stop)
+        return rec
+
+    def assert_refusal_logged(self, server, rec):
+        origin = f"127.0.0.1:{rec.port}"
+        self.wait(lambda: any(re.search(r"\berror\b", line) and origin in line
+                              and "not followed" in line
+                              for line in server.stderr_text().splitlines()),
+                  WAIT, f"no error line naming {origin} and saying it was not followed", server)
+
+    def test_chart_proxy_does_not_follow_a_next_url_to_another_origin(self):
+        rec = self.start_recorder()
+        pg = self.start_standin(page_size=2, next_url_base=rec.url)
+        base = ProxyTestCase.BASE
+        pg.add_bars("AAPL", [minute_bar(base + i * 60_000, 190.0, 191.0, 189.0, 190.5)
+                             for i in range(5)])
+        server = self.start_polygon_server(pg, subscribed=False)
+        status, _, body, text = self.api(server, "GET", f"/api/aggregates/AAPL?timespan=minute"
+                                                        f"&from={base}&to={base + 240_000}")
+        self.assertEqual(status, 503, text)
+        self.assertTrue(body["detail"], text)
+        self.assertNotIn(str(rec.port), text, "the answer names the foreign host")
+        self.assertEqual(rec.connections, 0, "the server connected to the next_url's host")
+        self.assertNotIn(self.key.encode(), rec.received)
+        self.assert_refusal_logged(server, rec)
+        self.assertEqual(pg.rest_count(AGGS_PATH), 1, "only the first page was asked for")
+        self.stop_cleanly(server)
+
+    def test_backfill_does_not_follow_a_next_url_to_another_origin_and_retries(self):
+        rec = self.start_recorder()
+        pg = self.start_standin(page_size=2)
+        server = self.start_polygon_server(pg)
+        open_ts = recent_open_time()
+        self.post_document(server, h.make_document(open_ts, [("AAPL", 110.0, 100.0)]))
+        base = (open_ts + 60) * 1000
+        bars = [minute_bar(base + i * 60_000, 100.0, 101.0, 99.0, 100.5) for i in range(4)]
+        target_t = base + 4 * 60_000  # on the third page
+        bars.append(minute_bar(target_t, 101.0, 110.0, 100.5, 109.0))
+        pg.add_bars("AAPL", bars)
+        pg.next_url_base = rec.url
+        pg.drop_connections()
+        self.wait(lambda: self.readyz(server)["feed"]["backfill_errors"] >= 2, 15,
+                  "the refused page was not reported as a failed backfill (and retried)", server)
+        self.assert_refusal_logged(server, rec)
+        self.assertEqual(rec.connections, 0, "the server connected to the next_url's host")
+        self.assertNotIn(self.key.encode(), rec.received)
+        self.assertEqual(self.readyz(server)["positions"], {"open": 1, "closed": 0})
+        # Like any failed page: once the provider links to itself again, the retry closes it.
+        pg.next_url_base = None
+        closed = self.wait_closed(server, "AAPL", timeout=20)
+        self.assert_target_close(closed, open_ts, 100.0, 110.0, target_t)
+        self.assertEqual(rec.connections, 0)
+        self.stop_cleanly(server)
 
 
 class KeyNeverLeaksTest(PolygonTestCase):

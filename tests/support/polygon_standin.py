@@ -11,8 +11,11 @@ It speaks the real protocols over real loopback sockets (127.0.0.1 only):
   ``max_connections`` eviction of the older connection);
 * a REST server (``http.server.ThreadingHTTPServer``, HTTP/1.1 keep-alive) with
   the aggregates (``next_url`` pagination), ticker snapshot and market status
-  endpoints, key check (Bearer header or ``apiKey`` query), fault injection and
-  a request log.
+  endpoints, key check (Bearer header or ``apiKey`` query), fault injection,
+  requests held until released, and a request log;
+* ``ConnectionRecorder``: a bare TCP listener that records every connection
+  and the bytes sent to it, to prove that nothing (and no key) reaches a host
+  (e.g. a ``next_url`` pointing elsewhere, see ``next_url_base``).
 
 Use from unittest::
 
@@ -55,7 +58,7 @@ import time
 import urllib.parse
 import uuid
 
-__all__ = ["PolygonStandIn", "make_am_event", "RATE_LIMIT_MESSAGE", "main"]
+__all__ = ["PolygonStandIn", "ConnectionRecorder", "make_am_event", "RATE_LIMIT_MESSAGE", "main"]
 
 HOST = "127.0.0.1"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -358,6 +361,9 @@ class PolygonStandIn:
       evict_older (bool), max_connections_per_key (int), evict_close_code (int | None =
       abrupt TCP close), auth_failed_close_code (int | None), ping_interval (s | None),
       page_size (int | None = only `limit`), aggs_status ("OK"), omit_empty_results (bool),
+      next_url_base (str | None = the Host the request came to, e.g. "http://127.0.0.1:9"
+      to make every next_url point at another origin), hold_timeout (s a held request
+      waits at most),
       send_timeout, close_timeout, handshake_timeout, max_message_size, verbose.
     """
 
@@ -369,7 +375,7 @@ class PolygonStandIn:
                  ws_path: str = "/stocks", send_timeout: float = 5.0,
                  close_timeout: float = 1.0, handshake_timeout: float = 5.0,
                  max_message_size: int = 16 * 1024 * 1024, enable_control: bool = False,
-                 verbose: bool = False):
+                 next_url_base=None, hold_timeout: float = 60.0, verbose: bool = False):
         self.api_key = api_key
         self.connect_status = connect_status
         self.evict_older = evict_older
@@ -386,6 +392,8 @@ class PolygonStandIn:
         self.handshake_timeout = handshake_timeout
         self.max_message_size = max_message_size
         self.enable_control = enable_control
+        self.next_url_base = next_url_base
+        self.hold_timeout = hold_timeout
         self.verbose = verbose
 
         self._req_ws_port = ws_port
@@ -415,6 +423,8 @@ class PolygonStandIn:
         self._rest_log = []
         self._faults = []           # [remaining, spec]
         self._rest_delay = 0.0
+        self._holds = []            # path prefixes whose requests wait for release_requests()
+        self._held = 0              # requests waiting now
         self._bars = {}             # sym -> {t: bar}
         self._snapshots = {}        # sym -> ticker dict
         self._market_status = {
@@ -1258,6 +1268,29 @@ class PolygonStandIn:
         with self._lock:
             self._faults.clear()
 
+    def hold_requests(self, path_prefix=None) -> None:
+        """REST requests (matching path_prefix, if given) arriving from now on are
+        logged, then wait unanswered until release_requests(), stop() or
+        hold_timeout."""
+        with self._cond:
+            self._holds.append(path_prefix)
+
+    def release_requests(self) -> None:
+        """Lets every held request (and later ones) be answered."""
+        with self._cond:
+            self._holds.clear()
+            self._cond.notify_all()
+
+    @property
+    def held_requests(self) -> int:
+        """REST requests waiting in hold_requests() now."""
+        with self._lock:
+            return self._held
+
+    def wait_for_held_requests(self, n: int, timeout: float = 5.0) -> bool:
+        """Waits until >= n REST requests are held at once."""
+        return bool(self._wait(lambda: self._held >= n, timeout))
+
     def set_rest_delay(self, seconds: float) -> None:
         """Delay before every REST answer (bounded; cut short by stop())."""
         self._rest_delay = max(0.0, float(seconds))
@@ -1330,6 +1363,7 @@ class PolygonStandIn:
         delay = self._rest_delay
         if delay:
             self._stopping.wait(delay)
+        self._hold(path)
 
         fault = None
         with self._lock:
@@ -1381,6 +1415,20 @@ class PolygonStandIn:
         except Exception as e:  # noqa: BLE001 - a stand-in bug must not hang the client
             code, resp = 500, {"status": "ERROR", "request_id": rid, "error": f"stand-in: {e!r}"}
         self._reply(h, code, resp, request_id=rid, entry=entry)
+
+    def _hold(self, path: str) -> None:
+        def held():
+            return any(p is None or path.startswith(p) for p in self._holds)
+        with self._cond:
+            if not held():
+                return
+            self._held += 1
+            self._cond.notify_all()
+            deadline = time.monotonic() + self.hold_timeout
+            while held() and not self._stopping.is_set() and time.monotonic() < deadline:
+                self._cond.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            self._held -= 1
+            self._cond.notify_all()
 
     def _reply_fault(self, h, fault: dict, rid: str, entry: dict) -> None:
         code = int(fault["status"])
@@ -1535,8 +1583,10 @@ class PolygonStandIn:
                      "sort": sort, "limit": limit, "after": page[-1]["t"]}
             cursor = base64.urlsafe_b64encode(_json(token).encode()).decode().rstrip("=")
             next_from = str(rows[page_n]["t"]) if sort == "asc" else from_s
-            host = h.headers.get("Host") or f"{HOST}:{self._rest_port}"
-            resp["next_url"] = (f"http://{host}/v2/aggs/ticker/{urllib.parse.quote(sym)}/range/"
+            base = self.next_url_base
+            if not base:
+                base = "http://" + (h.headers.get("Host") or f"{HOST}:{self._rest_port}")
+            resp["next_url"] = (f"{base}/v2/aggs/ticker/{urllib.parse.quote(sym)}/range/"
                                 f"{mult}/{timespan}/{next_from}/{to_s}?cursor={cursor}")
         return 200, resp
 
@@ -1561,7 +1611,8 @@ class PolygonStandIn:
         "push_am", "push_events", "push_raw", "push_status", "send_ping", "close_connections",
         "drop_connections", "refuse_connections", "set_unresponsive", "add_bars", "set_bars",
         "clear_bars", "set_snapshot", "clear_snapshots", "set_market_status", "set_upcoming",
-        "fail_next", "clear_faults", "set_rest_delay", "wait_for_connections", "wait_for_auth",
+        "fail_next", "clear_faults", "set_rest_delay", "hold_requests", "release_requests",
+        "wait_for_connections", "wait_for_auth",
         "wait_for_subscription", "rest_requests", "clear_rest_log", "clear_ws_log",
         "received_messages", "connection_info",
     )
@@ -1589,6 +1640,117 @@ class PolygonStandIn:
             self._reply(h, 200, json.loads(json.dumps({"ok": True, "result": result}, default=repr)))
         except Exception as e:  # noqa: BLE001
             self._reply(h, 400, {"ok": False, "error": repr(e)})
+
+
+# ---------------------------------------------------------------------------
+# A host that must never be contacted
+
+
+class ConnectionRecorder:
+    """A TCP listener on 127.0.0.1 that accepts every connection, records it and
+    everything sent on it (for up to `read_seconds`), answers nothing and
+    closes it. `connections` and `received` show whether anything (an HTTP
+    request, a key) reached it."""
+
+    def __init__(self, read_seconds: float = 2.0):
+        self.read_seconds = read_seconds
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections = 0
+        self._received = []         # bytes per connection
+        self._threads = []
+        self._sock = None
+        self._thread = None
+
+    def start(self) -> "ConnectionRecorder":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, 0))
+        s.listen(64)
+        self._sock = s
+        self._thread = threading.Thread(target=self._accept_loop, name="recorder-accept",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        for t in list(self._threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return self._connections
+
+    @property
+    def received(self) -> bytes:
+        """Everything received, all connections concatenated."""
+        with self._lock:
+            return b"".join(self._received)
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                r, _, _ = select.select([self._sock], [], [], 0.05)
+            except (OSError, ValueError):
+                return
+            if not r:
+                continue
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with self._lock:
+                self._connections += 1
+                index = len(self._received)
+                self._received.append(b"")
+            t = threading.Thread(target=self._read, args=(conn, index), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _read(self, conn: socket.socket, index: int) -> None:
+        deadline = time.monotonic() + self.read_seconds
+        try:
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                r, _, _ = select.select([conn], [], [], 0.05)
+                if not r:
+                    continue
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._received[index] += chunk
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import urllib.request
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from polygon_standin import PolygonStandIn, RATE_LIMIT_MESSAGE  # noqa: E402
+from polygon_standin import ConnectionRecorder, PolygonStandIn, RATE_LIMIT_MESSAGE  # noqa: E402
 
 KEY = "selftest-key"
 TIMEOUT = 5.0
@@ -836,6 +836,54 @@ class RestSnapshotAndStatus(RestCase):
         status, _, body = self.get("/v3/whatever")
         self.assertEqual(status, 404)
         self.assertEqual(body["status"], "NOT_FOUND")
+
+
+class RestHoldAndNextUrlBase(RestCase):
+    def test_held_requests_wait_until_released_and_others_are_answered(self):
+        import threading
+        self.pg.add_bars("AAPL", [minute_bar(T0, 100)])
+        self.pg.hold_requests("/v2/aggs/")
+        answers = []
+        t = threading.Thread(target=lambda: answers.append(
+            self.get(f"/v2/aggs/ticker/AAPL/range/1/minute/{T0}/{T0}")[0]))
+        t.start()
+        self.addCleanup(t.join, 10)
+        self.assertTrue(self.pg.wait_for_held_requests(1, timeout=TIMEOUT))
+        self.assertEqual(self.pg.rest_count("/v2/aggs/"), 1, "a held request is logged")
+        self.assertEqual(self.get("/v1/marketstatus/now")[0], 200, "other paths are not held")
+        self.assertEqual(answers, [])
+        self.pg.release_requests()
+        t.join(TIMEOUT)
+        self.assertEqual(answers, [200])
+        self.assertEqual(self.pg.held_requests, 0)
+
+    def test_held_requests_end_at_hold_timeout(self):
+        self.pg.hold_timeout = 0.3
+        self.pg.hold_requests()
+        t0 = time.monotonic()
+        self.assertEqual(self.get("/v1/marketstatus/now")[0], 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+
+    def test_next_url_base_points_pages_elsewhere(self):
+        self.pg.add_bars("AAPL", [minute_bar(T0 + i * 60000, 100 + i) for i in range(3)])
+        self.pg.next_url_base = "http://127.0.0.1:9"
+        _, _, page = self.get(f"/v2/aggs/ticker/AAPL/range/1/minute/{T0}/{T0 + 600000}")
+        self.assertTrue(page["next_url"].startswith(
+            "http://127.0.0.1:9/v2/aggs/ticker/AAPL/range/1/minute/"), page["next_url"])
+        self.assertIn("cursor=", page["next_url"])
+
+
+class ConnectionRecorderTest(unittest.TestCase):
+    def test_records_connections_and_bytes_and_answers_nothing(self):
+        with ConnectionRecorder(read_seconds=1.0) as rec:
+            self.assertEqual(rec.connections, 0)
+            self.assertTrue(rec.url.startswith("http://127.0.0.1:"))
+            with socket.create_connection(("127.0.0.1", rec.port), timeout=TIMEOUT) as c:
+                c.sendall(b"GET / HTTP/1.1\r\nAuthorization: Bearer k\r\n\r\n")
+                c.settimeout(3)
+                self.assertEqual(c.recv(100), b"", "the recorder answered something")
+            self.assertEqual(rec.connections, 1)
+            self.assertIn(b"Bearer k", rec.received)
 
 
 # ---------------------------------------------------------------------------

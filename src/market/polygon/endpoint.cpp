@@ -2,8 +2,19 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <cctype>
+#include <charconv>
 
 namespace qc {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
 
 std::string Endpoint::origin() const {
   bool default_port = (tls && port == "443") || (!tls && port == "80");
@@ -16,19 +27,34 @@ std::optional<Endpoint> parse_endpoint(std::string_view url) {
   auto parsed = boost::urls::parse_absolute_uri(text);
   if (!parsed) return std::nullopt;
   const auto& u = *parsed;
-  std::string scheme(u.scheme());
   Endpoint e;
-  e.scheme = scheme;
-  if (scheme == "https" || scheme == "wss") e.tls = true;
-  else if (scheme != "http" && scheme != "ws") return std::nullopt;
-  e.host = std::string(u.host_address());
+  e.scheme = lower(std::string(u.scheme()));
+  if (e.scheme == "https" || e.scheme == "wss")
+    e.tls = true;
+  else if (e.scheme != "http" && e.scheme != "ws")
+    return std::nullopt;
+  e.host = lower(std::string(u.host_address()));
   if (e.host.empty()) return std::nullopt;
-  e.port = u.has_port() ? std::string(u.port()) : (e.tls ? "443" : "80");
+  if (u.has_port() && !u.port().empty()) {
+    // Plain decimal without leading zeros, so "0443" and "443" compare equal.
+    const std::string digits(u.port());
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535)
+      return std::nullopt;
+    e.port = std::to_string(value);
+  } else {
+    e.port = e.tls ? "443" : "80";
+  }
   std::string target(u.encoded_path());
   if (target.empty()) target = "/";
   if (u.has_query()) target += "?" + std::string(u.encoded_query());
   e.target = std::move(target);
   return e;
+}
+
+bool same_origin(const Endpoint& a, const Endpoint& b) {
+  return a.scheme == b.scheme && a.host == b.host && a.port == b.port;
 }
 
 std::string join_url(std::string_view base, std::string_view target) {

@@ -43,15 +43,11 @@ PolygonFeed::PolygonFeed(PolygonOptions options)
   StreamCallbacks cb;
   cb.on_authenticated = [this] {
     std::lock_guard lock(mutex_);
+    discarding_ = false;
     items_.push_back({true, {}});
     wake_.notify_all();
   };
-  cb.on_frame = [this](std::string frame) {
-    ++frames_;
-    std::lock_guard lock(mutex_);
-    items_.push_back({false, std::move(frame)});
-    wake_.notify_all();
-  };
+  cb.on_frame = [this](std::string frame) { on_frame(std::move(frame)); };
   cb.on_fatal = [this](const std::string& reason) {
     if (options_.on_fatal) options_.on_fatal(reason);
   };
@@ -64,6 +60,11 @@ std::int64_t PolygonFeed::now() const {
   if (options_.now) return options_.now();
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool PolygonFeed::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
 }
 
 std::string PolygonFeed::describe() const {
@@ -95,6 +96,52 @@ void PolygonFeed::stop() {
   if (snapshots_.joinable()) snapshots_.join();
 }
 
+void PolygonFeed::on_frame(std::string frame) {
+  ++frames_;
+  std::deque<Item> dropped;  // freed outside the lock
+  std::size_t dropped_frames = 0, dropped_bytes = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (discarding_) {
+      ++frames_overflowed_;
+      return;
+    }
+    if (queued_frames_ < options_.max_queued_frames &&
+        frame.size() <=
+            options_.max_queued_bytes - std::min(queued_bytes_, options_.max_queued_bytes)) {
+      ++queued_frames_;
+      queued_bytes_ += frame.size();
+      queue_high_water_ = std::max(queue_high_water_, queued_frames_);
+      items_.push_back({false, std::move(frame)});
+      wake_.notify_all();
+      return;
+    }
+    // Full: drop what waits (a queued backfill marker too: the reconnect
+    // queues a new one) and everything this connection still sends.
+    dropped_frames = queued_frames_ + 1;
+    dropped_bytes = queued_bytes_ + frame.size();
+    dropped.swap(items_);
+    queued_frames_ = queued_bytes_ = 0;
+    discarding_ = true;
+  }
+  ++queue_overflows_;
+  frames_overflowed_ += dropped_frames;
+  std::string why = "frame queue full (" + std::to_string(dropped_frames) + " frames, " +
+                    std::to_string(dropped_bytes) + " bytes waiting; limits " +
+                    std::to_string(options_.max_queued_frames) + " frames, " +
+                    std::to_string(options_.max_queued_bytes) +
+                    " bytes): the ledger is not keeping up";
+  {
+    std::lock_guard lock(error_mutex_);
+    last_error_ = why;
+  }
+  log::error("polygon", why +
+                            "; dropped the queued frames and reconnecting the websocket; the "
+                            "backfill after the reconnect fetches the missed minute bars of "
+                            "symbols with open positions");
+  stream_->reconnect(why);
+}
+
 void PolygonFeed::work(FeedSink& sink) {
   std::vector<MinuteBar> bars;
   for (;;) {
@@ -105,6 +152,10 @@ void PolygonFeed::work(FeedSink& sink) {
       if (stopping_) return;
       item = std::move(items_.front());
       items_.pop_front();
+      if (!item.backfill) {
+        --queued_frames_;
+        queued_bytes_ -= item.frame.size();
+      }
     }
     if (item.backfill) {
       backfill(sink);
@@ -152,13 +203,15 @@ void PolygonFeed::backfill(FeedSink& sink) {
         if (!bars.empty() && !sink.submit_bars(std::move(bars))) return;
         break;
       } catch (const ProviderError& e) {
+        if (stopping()) return;  // stop() cut the request short
         ++backfill_errors_;
         {
           std::lock_guard lock(error_mutex_);
           last_error_ = std::string("backfill ") + req.symbol + ": " + e.what();
         }
-        log::warn("backfill", req.symbol + ": " + e.what() + "; retrying in " +
-                                  std::to_string(delay.count()) + " ms (live bars wait)");
+        log::write(e.refused() ? log::Level::Error : log::Level::Warn, "backfill",
+                   req.symbol + ": " + e.what() + "; retrying in " + std::to_string(delay.count()) +
+                       " ms (live bars wait)");
         std::unique_lock lock(mutex_);
         if (wake_.wait_for(lock, delay, [&] { return stopping_; })) return;
         delay = std::min(delay * 2, std::chrono::milliseconds(60'000));
@@ -209,6 +262,7 @@ void PolygonFeed::refresh_snapshots(FeedSink& sink) {
         if (failing) log::info("snapshot", "snapshot refresh recovered");
         failing = false;
       } catch (const ProviderError& e) {
+        if (stopping()) return;
         ++snapshot_errors_;
         {
           std::lock_guard lock(error_mutex_);
@@ -229,6 +283,8 @@ FeedMetrics PolygonFeed::metrics() const {
   FeedMetrics m;
   m.frames = frames_.load();
   m.frames_dropped = frames_dropped_.load();
+  m.frames_overflowed = frames_overflowed_.load();
+  m.queue_overflows = queue_overflows_.load();
   m.reconnects = stream_->reconnects();
   m.backfilled_bars = backfilled_bars_.load();
   m.backfill_errors = backfill_errors_.load();
@@ -240,6 +296,14 @@ void PolygonFeed::write_status(JsonWriter& w) const {
   stream_->write_status(w);
   w.key("frames").value(static_cast<std::int64_t>(frames_.load()));
   w.key("frames_dropped").value(static_cast<std::int64_t>(frames_dropped_.load()));
+  {
+    std::lock_guard lock(mutex_);
+    w.key("queued_frames").value(static_cast<std::int64_t>(queued_frames_));
+    w.key("queued_bytes").value(static_cast<std::int64_t>(queued_bytes_));
+    w.key("queue_high_water").value(static_cast<std::int64_t>(queue_high_water_));
+  }
+  w.key("queue_overflows").value(static_cast<std::int64_t>(queue_overflows_.load()));
+  w.key("frames_overflowed").value(static_cast<std::int64_t>(frames_overflowed_.load()));
   w.key("bars_received").value(static_cast<std::int64_t>(bars_received_.load()));
   w.key("backfills").value(static_cast<std::int64_t>(backfills_.load()));
   w.key("backfilled_bars").value(static_cast<std::int64_t>(backfilled_bars_.load()));

@@ -7,6 +7,13 @@
 // it, so missed bars are applied before live ones. The engine ignores bars
 // not newer than the last applied for their symbol (SPEC §6.3), which makes
 // the overlap and the provider's corrected re-sends harmless.
+//
+// The queue between the socket and the ledger is bounded (frames and bytes).
+// When a slow ledger lets it fill, the queued frames are dropped, frames are
+// discarded until the next authentication, and the websocket is reconnected:
+// the backfill marker of that authentication fetches the missed bars of every
+// symbol with an open position from REST, before any later live bar (a live
+// bar applied across the hole would make the backfill skip it for good).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -36,6 +43,9 @@ struct PolygonOptions {
   std::chrono::milliseconds first_backoff{500};
   std::chrono::milliseconds max_backoff{60'000};
   RetryPolicy retry;
+  // Frames read from the websocket and not yet handed to the ledger.
+  std::size_t max_queued_frames = 10'000;
+  std::size_t max_queued_bytes = 64u << 20;
   // Called once when the provider rejects the key (auth_failed).
   std::function<void(const std::string&)> on_fatal;
   // Current UNIX time; replaceable for tests.
@@ -64,6 +74,8 @@ class PolygonFeed final : public MarketFeed {
   void refresh_snapshots(FeedSink& sink);
   bool market_active(std::int64_t now) const;
   std::int64_t now() const;
+  bool stopping() const;
+  void on_frame(std::string frame);  // io thread of the stream
 
   PolygonOptions options_;
   RestClient rest_client_;
@@ -72,13 +84,16 @@ class PolygonFeed final : public MarketFeed {
   PolygonRest snapshot_rest_;
   std::unique_ptr<PolygonStream> stream_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item> items_;
+  std::size_t queued_frames_ = 0, queued_bytes_ = 0, queue_high_water_ = 0;
+  bool discarding_ = false;  // after an overflow, until the next authentication
   bool stopping_ = false;
   std::thread worker_, snapshots_;
 
   std::atomic<std::uint64_t> frames_{0}, frames_dropped_{0}, bars_received_{0};
+  std::atomic<std::uint64_t> frames_overflowed_{0}, queue_overflows_{0};
   std::atomic<std::uint64_t> backfilled_bars_{0}, backfills_{0}, backfill_errors_{0};
   std::atomic<std::uint64_t> snapshot_ok_{0}, snapshot_errors_{0};
   std::atomic<std::int64_t> last_snapshot_{0};

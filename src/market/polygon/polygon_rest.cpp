@@ -32,7 +32,8 @@ bool has_number(dom::element obj, const char* key) {
 
 std::string PolygonRest::get_json(const std::string& target) {
   RestResult r = client_.get(target);
-  if (!r.ok()) throw ProviderError(r.status, r.error.empty() ? "provider request failed" : r.error);
+  if (!r.ok())
+    throw ProviderError(r.status, r.error.empty() ? "provider request failed" : r.error, r.refused);
   return std::move(r.body);
 }
 

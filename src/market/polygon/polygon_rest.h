@@ -19,11 +19,15 @@ namespace qc {
 
 class ProviderError : public std::runtime_error {
  public:
-  ProviderError(int status, const std::string& what) : std::runtime_error(what), status_(status) {}
+  ProviderError(int status, const std::string& what, bool refused = false)
+      : std::runtime_error(what), status_(status), refused_(refused) {}
   int status() const { return status_; }  // provider HTTP status, 0 = unreachable
+  // A link off the configured provider origin was not followed (nothing sent).
+  bool refused() const { return refused_; }
 
  private:
   int status_;
+  bool refused_;
 };
 
 struct SnapshotEntry {

@@ -15,6 +15,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <future>
 #include <random>
+#include <utility>
 
 #include <simdjson.h>
 
@@ -49,6 +50,7 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
   std::function<void()> close_current;  // io thread only
   std::chrono::steady_clock::time_point last_frame_at = std::chrono::steady_clock::now();
   bool evicted = false;
+  std::string forced;  // why reconnect() closed the connection (io thread only)
   std::string fatal;
   std::mt19937_64 rng{std::random_device{}()};
 
@@ -221,6 +223,7 @@ struct PolygonStream::Impl : std::enable_shared_from_this<PolygonStream::Impl> {
         if (cb.on_fatal) cb.on_fatal(fatal);
         co_return;
       }
+      if (!forced.empty()) error = std::exchange(forced, {});
       if (authenticated) backoff = o.first_backoff;
       std::uniform_real_distribution<double> jitter(0.5, 1.5);
       auto wait = std::chrono::milliseconds(
@@ -307,6 +310,14 @@ void PolygonStream::stop() {
     impl_->thread.join();
   }
   impl_->set_state("stopped");
+}
+
+void PolygonStream::reconnect(std::string reason) {
+  asio::post(impl_->ioc, [impl = impl_, reason = std::move(reason)]() mutable {
+    if (impl->stopping || !impl->close_current) return;
+    impl->forced = std::move(reason);
+    impl->close_current();
+  });
 }
 
 std::uint64_t PolygonStream::reconnects() const {

@@ -47,6 +47,10 @@ class PolygonStream {
   ~PolygonStream();
   void start();
   void stop();
+  // Closes the current connection (if any) so the normal reconnect path runs:
+  // backoff, a new connection, auth (on_authenticated), subscribe. `reason`
+  // is logged and shown as the last error. Any thread.
+  void reconnect(std::string reason);
   // "connecting", "authenticating", "live", "waiting", "failed", "stopped"
   std::string state() const;
   void write_status(JsonWriter& w) const;

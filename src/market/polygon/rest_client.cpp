@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "log/redact.h"
 #include "market/polygon/endpoint.h"
@@ -29,6 +30,7 @@ struct RestClient::Impl {
   std::mutex mutex;
   std::condition_variable cv;
   bool stopped = false;
+  std::set<asio::io_context*> active;  // requests in flight, stopped by stop()
   std::mt19937_64 rng{std::random_device{}()};
   Impl() {
     ssl.set_default_verify_paths();
@@ -45,6 +47,7 @@ RestClient::~RestClient() = default;
 void RestClient::stop() {
   std::lock_guard lock(impl_->mutex);
   impl_->stopped = true;
+  for (auto* ioc : impl_->active) ioc->stop();
   impl_->cv.notify_all();
 }
 
@@ -89,6 +92,7 @@ RestResult RestClient::get_once(const std::string& url) {
 
   asio::io_context ioc;
   std::string error;
+  bool finished = false;
   auto timeout = policy_.timeout;
   auto run = [&]() -> asio::awaitable<void> {
     try {
@@ -119,9 +123,24 @@ RestResult RestClient::get_once(const std::string& url) {
     } catch (const std::exception& e) {
       error = e.what();
     }
+    finished = true;
   };
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopped) {
+      result.error = ep->origin() + ": stopped";
+      return result;
+    }
+    impl_->active.insert(&ioc);
+  }
   asio::co_spawn(ioc, run(), asio::detached);
   ioc.run();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->active.erase(&ioc);
+  }
+  // Stopped mid-request: the coroutine is destroyed with `ioc`, its socket closed.
+  if (!finished) error = "stopped";
   if (!error.empty()) {
     result.error = ep->origin() + ": " + redact_secret(error, api_key_);
     return result;
@@ -138,10 +157,32 @@ RestResult RestClient::get_once(const std::string& url) {
 }
 
 RestResult RestClient::get(const std::string& path_or_url) {
-  std::string url = path_or_url.find("://") != std::string::npos ? path_or_url
-                                                                  : join_url(base_url_, path_or_url);
-  auto delay = policy_.first_delay;
   RestResult r;
+  std::string url;
+  if (path_or_url.find("://") == std::string::npos) {
+    url = join_url(base_url_, path_or_url);
+  } else {
+    // An absolute URL (a next_url) carries the key only to the configured origin.
+    auto ep = parse_endpoint(path_or_url);
+    auto base = parse_endpoint(base_url_);
+    if (!ep) {
+      r.error =
+          "invalid URL " + redact_secret(redact_uri(path_or_url), api_key_) + "; not followed";
+      r.refused = true;
+      return r;
+    }
+    if (!base || !same_origin(*ep, *base)) {
+      r.error = redact_secret("link to " + ep->origin() +
+                                  " not followed: it is not the configured provider origin " +
+                                  (base ? base->origin() : redact_uri(base_url_)) +
+                                  "; nothing, and no API key, was sent there",
+                              api_key_);
+      r.refused = true;
+      return r;
+    }
+    url = path_or_url;
+  }
+  auto delay = policy_.first_delay;
   for (int attempt = 1;; ++attempt) {
     r = get_once(url);
     r.attempts = attempt;

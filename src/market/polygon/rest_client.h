@@ -3,6 +3,10 @@
 // write and read timeouts; 429 and 5xx are retried with capped exponential
 // backoff and jitter, honouring Retry-After. The API key travels only in the
 // Authorization header and never appears in a log line or an error message.
+//
+// The key goes to the configured origin only: an absolute URL (a `next_url`
+// from a page) is followed when its scheme, host and port are those of the
+// base URL; any other is refused before a connection is made.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -16,6 +20,7 @@ struct RestResult {
   std::string body;
   std::string error;  // transport error or provider message, redacted
   int attempts = 0;
+  bool refused = false;  // an absolute URL off the configured origin: nothing was sent
   bool ok() const { return status >= 200 && status < 300; }
 };
 
@@ -31,12 +36,13 @@ class RestClient {
   RestClient(std::string base_url, std::string api_key, RetryPolicy policy = {});
   ~RestClient();
   // `path_or_url`: "/v2/..." relative to the base URL, or an absolute URL on
-  // the same host (a `next_url`). Never throws.
+  // the same origin (a `next_url`). Never throws.
   RestResult get(const std::string& path_or_url);
   const std::string& base_url() const { return base_url_; }
   // Called after every failed attempt (status, will_retry) — for metrics/logs.
   std::function<void(int status, bool will_retry)> on_failure;
-  // Interruptible waits: stop() makes sleeping retries return at once.
+  // Ends every request in flight and every sleeping retry at once (their
+  // results say "stopped"); later calls return without connecting.
   void stop();
 
  private:
