@@ -222,6 +222,7 @@ int run_serve(const ServeConfig& config) {
     stopped = true;
     watchdog.arm();
     signals.cancel();
+    if (proxy) proxy->stop();  // chart requests waiting on the provider get 503 now
     auto begun = std::chrono::steady_clock::now();
     server.drain(std::chrono::seconds(10), [&, begun](std::size_t left) {
       if (left) log::warn("shutdown", std::to_string(left) + " connections still open at the deadline; closing them");

@@ -132,10 +132,21 @@ void ServerStatus::metrics(std::string& out) const {
   counter("qc_backfilled_bars_total", "Minute bars fetched by backfill after a gap.", n(f.backfilled_bars));
   counter("qc_backfill_errors_total", "Failed backfill requests (retried).", n(f.backfill_errors));
   counter("qc_snapshot_errors_total", "Failed ticker snapshot refreshes.", n(f.snapshot_errors));
+  counter("qc_feed_frames_overflowed_total",
+          "Websocket frames dropped because the queue to the ledger was full (recovered by the backfill after the "
+          "forced reconnect).",
+          n(f.frames_overflowed));
+  counter("qc_feed_queue_overflows_total",
+          "Times the websocket frame queue to the ledger filled; each forces a reconnect and backfill.",
+          n(f.queue_overflows));
   auto stats = parts_.proxy ? parts_.proxy->cache_stats() : MarketDataProxy::CacheStats{};
   append_header(out, "qc_cache_requests_total", "counter", "Chart proxy cache lookups, by result.");
   append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"hit\"", n(stats.hits));
   append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"miss\"", n(stats.misses));
+  counter("qc_proxy_coalesced_total", "Chart requests that waited for an identical provider fetch already in flight.",
+          n(stats.coalesced));
+  counter("qc_proxy_busy_total", "Chart requests answered 503 busy because the proxy's fetch queue was full.",
+          n(stats.busy));
   gauge("qc_cache_up", "1 when the cache (memory or Redis) is reachable.", parts_.cache.healthy() ? 1 : 0);
   counter("qc_store_errors_total", "Database commits that failed (nothing of the batch stored).", n(c.commit_failures));
   auto write = parts_.ledger.write_health();
