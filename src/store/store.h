@@ -6,7 +6,9 @@
 //  - commit() makes one ChangeSet durable atomically: after a crash at any
 //    instant either all of it or none of it is visible to the next load();
 //  - a ChangeSet is idempotent: committing one whose positions were already
-//    committed changes nothing (identity (symbol, open_timestamp)).
+//    committed changes nothing (identity (symbol, open_timestamp));
+//  - load() never returns a partial state: a read error or a record it cannot
+//    decode throws StoreError (SPEC §9: never serve a damaged store).
 #pragma once
 #include <cstdint>
 #include <stdexcept>

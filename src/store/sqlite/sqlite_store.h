@@ -1,6 +1,11 @@
 // SQLite adapter of the store port: one file under the data dir, WAL journal,
 // synchronous=FULL (a commit survives power loss), schema versioned in
 // `schema_version`. Every ChangeSet is one transaction.
+//
+// Opening refuses, with one line naming the file: an existing 0-byte file
+// (SQLite would silently take it for a new database), a file that is not a
+// database, and a file whose `PRAGMA quick_check` is not exactly "ok". A
+// missing file is created.
 #pragma once
 #include <filesystem>
 #include <memory>
@@ -29,7 +34,10 @@ class SqliteStore final : public Store {
   static constexpr int kSchemaVersion = 1;
 
  private:
-  void exec(const char* sql);
+  // Runs `sql`; throws StoreError naming the file and `what` (default: the
+  // statement's first line).
+  void exec(const char* sql, const char* what = nullptr);
+  void quick_check();
   void migrate();
 
   std::filesystem::path path_;
