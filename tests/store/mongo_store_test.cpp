@@ -898,6 +898,113 @@ TEST_P(MongoStoreTest, LoadReportsAPositionBothOpenAndClosedAsClosedOnly) {
       << "load() returned NVDA@1626101940 both in open_positions and closed_positions";
 }
 
+// ---------------------------------------------------------------------------
+// Never a partial state (SPEC §9)
+
+TEST_P(MongoStoreTest, LoadRefusesARecordItCannotDecodeNamingCollectionAndId) {
+  struct Case {
+    const char* collection;
+    std::string json;
+    std::vector<std::string> named;  // parts the error must contain
+  };
+  const char* const kClosed = R"("symbol": "AAPL", "target_price": 150, "entry_price": 145.1,
+      "open_timestamp": 1626101940, "stop_loss": 130.59, "close_timestamp": 1626102060.0)";
+  const std::vector<Case> cases = {
+      {"tickers",
+       R"({"_id": "t1", "exchange": "NYSE", "name": "No Symbol Inc."})",
+       {"tickers", "\"t1\"", "symbol", "missing"}},
+      {"tickers", R"({"_id": "t2", "symbol": "AAPL", "name": 7})", {"tickers", "\"t2\"", "name"}},
+      {"open_positions",
+       R"({"_id": "o1", "symbol": "NVDA", "target_price": 220, "open_timestamp": 1626101940,
+           "stop_loss": 180})",
+       {"open_positions", "\"o1\"", "entry_price", "missing"}},
+      {"open_positions",
+       R"({"_id": "o2", "symbol": "NVDA", "target_price": 220, "entry_price": "200",
+           "open_timestamp": 1626101940, "stop_loss": 180})",
+       {"open_positions", "\"o2\"", "entry_price", "a number"}},
+      {"performance",
+       R"({"_id": "m1", "month": 1625097600, "realized_pnl": 0})",
+       {"performance", "\"m1\"", "positions"}},
+      {"performance",
+       (std::string(R"({"_id": "m2", "month": 1625097600, "realized_pnl": 3.4, "positions": [{)") +
+        kClosed + R"(, "pnl": 3.4, "notes": "Closed by hand"}]})"),
+       {"performance", "\"m2\"", "positions[0]", "notes", "Closed by hand"}},
+      {"performance",
+       (std::string(R"({"_id": "m3", "month": 1625097600, "realized_pnl": 3.4, "positions": [{)") +
+        kClosed + R"(, "notes": "Reached target price"}]})"),
+       {"performance", "\"m3\"", "positions[0]", "pnl", "missing"}},
+      {"qc_last_bars", R"({"_id": "AAPL"})", {"qc_last_bars", "\"AAPL\"", "start_ms"}},
+      {"qc_last_bars",
+       R"({"_id": "AAPL", "start_ms": "soon"})",
+       {"qc_last_bars", "\"AAPL\"", "start_ms", "a number"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.collection) + " " + c.json);
+    auto db = fresh_database();
+    ASSERT_TRUE(raw_->insert(db, c.collection, c.json));
+    try {
+      auto state = open(db)->load();
+      ADD_FAILURE() << "load() read it (" << state.tickers.size() << " tickers, "
+                    << state.open_positions.size() << " open, " << state.closed_positions.size()
+                    << " closed, " << state.last_bars.size() << " last bars)";
+    } catch (const qc::StoreError& e) {
+      std::string what = e.what();
+      for (const auto& part : c.named) EXPECT_TRUE(contains(what, part)) << part << " in: " << what;
+    }
+  }
+}
+
+TEST_P(MongoStoreTest, OptionalFieldsMayBeAbsentOrNull) {
+  // exchange/name of a ticker, expected_profit of a position, exit_price of
+  // a closed one (the earlier service wrote none): derived, never refused.
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "AAPL"})"));
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "NVDA", "exchange": null, "name": null})"));
+  ASSERT_TRUE(raw_->insert(db, "open_positions", R"({"symbol": "NVDA", "target_price": 220,
+      "entry_price": 200, "open_timestamp": 1626101940, "stop_loss": 180})"));
+  ASSERT_TRUE(raw_->insert(db, "performance", R"({"month": 1625097600, "realized_pnl": 3.4,
+      "positions": [{"symbol": "AAPL", "target_price": 150, "entry_price": 145.1,
+      "open_timestamp": 1626101940, "stop_loss": 130.59, "pnl": 3.3769813921433536,
+      "notes": "Reached target price", "close_timestamp": 1626102060.0, "exit_price": null}]})"));
+  auto state = open(db)->load();
+  EXPECT_EQ(state.tickers, (std::vector<qc::Ticker>{{"AAPL", "", "AAPL"}, {"NVDA", "", "NVDA"}}));
+  ASSERT_EQ(state.open_positions.size(), 1u);
+  EXPECT_EQ(state.open_positions[0].expected_profit, (220.0 - 200.0) / 200.0 * 100);
+  ASSERT_EQ(state.closed_positions.size(), 1u);
+  EXPECT_NEAR(state.closed_positions[0].exit_price, 150.0, 1e-9);
+}
+
+TEST_P(MongoStoreTest, LoadThrowsWhenAFindFails) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto db = fresh_database();
+  auto store = open(db);
+  raw_->fail_next("find", false);
+  try {
+    store->load();
+    FAIL() << "load() returned although its first find failed";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "tickers")) << e.what();
+  }
+}
+
+TEST_P(MongoStoreTest, LoadThrowsWhenAGetMoreFails) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  // More open positions than a first batch holds (101): the rest comes by getMore.
+  auto db = fresh_database();
+  qc::ChangeSet many;
+  for (int i = 0; i < 150; ++i) many.opened.push_back(position("AAPL", kT0 + i * 60, 100, 110));
+  open(db)->commit(many);
+  auto store = open(db);
+  ASSERT_EQ(store->load().open_positions.size(), 150u);
+  raw_->fail_next("getMore", false);
+  try {
+    auto state = store->load();
+    FAIL() << "load() returned " << state.open_positions.size() << " of 150 open positions";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "open_positions")) << e.what();
+  }
+}
+
 TEST(MongoStoreUri, InvalidUriIsAStoreErrorWithoutThePassword) {
   try {
     qc::MongoStore store("mongodb://qcuser:s3cretpw@/?replicaSet=");

@@ -170,20 +170,30 @@ StoredState MongoStore::load() {
   StoredState state;
   bson_error_t error;
   const bson_t* doc;
+  // Every document of a collection; a cursor error (also one in a later
+  // batch's getMore) throws: a partial read is never taken for the whole.
   auto read_all = [&](const char* name, const bson_t* sort, auto&& each) {
     auto coll = client.collection(database_.c_str(), name);
     Doc filter, opts;
     if (sort) BSON_APPEND_DOCUMENT(opts.get(), "sort", sort);
     Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
-    while (mongoc_cursor_next(cursor.get(), &doc)) each(doc);
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      try {
+        each(doc);
+      } catch (const DecodeError& e) {
+        throw StoreError("mongodb: " + std::string(name) + " document " + describe_id(doc) + ": " +
+                         e.what() +
+                         "; the server does not start on a record it cannot read: correct or "
+                         "remove that document");
+      }
+    }
     if (mongoc_cursor_error(cursor.get(), &error)) fail(std::string("reading ") + name, error);
   };
   Doc by_id;
   BSON_APPEND_INT32(by_id.get(), "_id", 1);
 
-  read_all("tickers", by_id.get(), [&](const bson_t* d) {
-    if (auto t = read_ticker(d)) state.tickers.push_back(*t);
-  });
+  read_all("tickers", by_id.get(),
+           [&](const bson_t* d) { state.tickers.push_back(read_ticker(d)); });
   if (state.tickers.empty()) {
     auto coll = client.collection(database_.c_str(), "tickers");
     for (const auto& t : default_tickers()) {
@@ -208,33 +218,39 @@ StoredState MongoStore::load() {
       seq = object_id_order(*bson_iter_oid(&it));
     for (const auto& p : parsed.problems)
       if (p.item < 0) {
-        log::warn("mongodb", "recommendation document skipped: " + describe(p));
+        log::warn("mongodb",
+                  "recommendation document " + describe_id(d) + " skipped: " + describe(p));
         return;
       }
     state.documents.push_back({seq, std::move(parsed.document)});
   });
 
-  read_all("open_positions", nullptr, [&](const bson_t* d) {
-    if (auto p = read_open_position(d)) state.open_positions.push_back(std::move(*p));
-    else log::warn("mongodb", "an open_positions document lacks a field; skipped");
-  });
+  read_all("open_positions", nullptr,
+           [&](const bson_t* d) { state.open_positions.push_back(read_open_position(d)); });
 
   Doc by_month;
   BSON_APPEND_INT32(by_month.get(), "month", 1);
   read_all("performance", by_month.get(), [&](const bson_t* d) {
     bson_iter_t it, positions;
-    if (!bson_iter_init_find(&it, d, "positions") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-        !bson_iter_recurse(&it, &positions))
-      return;
+    if (!bson_iter_init_find(&it, d, "positions"))
+      throw DecodeError("field `positions` is missing");
+    if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &positions))
+      throw DecodeError("field `positions` must be an array");
     while (bson_iter_next(&positions)) {
-      if (!BSON_ITER_HOLDS_DOCUMENT(&positions)) continue;
+      std::string where = std::string("positions[") + bson_iter_key(&positions) + "]";
       uint32_t len;
       const uint8_t* data;
-      bson_iter_document(&positions, &len, &data);
       bson_t position;
-      if (!bson_init_static(&position, data, len)) continue;
-      if (auto c = read_closed_position(&position)) state.closed_positions.push_back(std::move(*c));
-      else log::warn("mongodb", "a performance position lacks a field; skipped");
+      if (!BSON_ITER_HOLDS_DOCUMENT(&positions))
+        throw DecodeError("field `" + where + "` must be an object");
+      bson_iter_document(&positions, &len, &data);
+      if (!bson_init_static(&position, data, len))
+        throw DecodeError("field `" + where + "` is not valid BSON");
+      try {
+        state.closed_positions.push_back(read_closed_position(&position));
+      } catch (const DecodeError& e) {
+        throw DecodeError(where + ": " + e.what());
+      }
     }
   });
 
@@ -260,9 +276,9 @@ StoredState MongoStore::load() {
   }
 
   read_all("qc_last_bars", nullptr, [&](const bson_t* d) {
-    auto symbol = string_field(d, "_id");
-    auto start = number_field(d, "start_ms");
-    if (symbol && start) state.last_bars.emplace_back(*symbol, static_cast<std::int64_t>(*start));
+    auto symbol = required_string(d, "_id");
+    auto start = required_number(d, "start_ms");
+    state.last_bars.emplace_back(std::move(symbol), static_cast<std::int64_t>(start));
   });
   return state;
 }

@@ -3,6 +3,12 @@
 // service's collections and field names — plus `qc_last_bars` (last bar
 // applied per symbol) and `qc_watcher` (change-stream resume state).
 //
+// load() refuses what it cannot read: a cursor error, or a tickers,
+// open_positions, performance or qc_last_bars document with a required field
+// missing or of the wrong type, throws StoreError naming the collection and
+// the _id. Recommendation documents are the algorithm's input, validated as
+// SPEC §6.1 says: an invalid one is skipped with a warning naming its _id.
+//
 // Exactly once (SPEC §6.3):
 //  - on a replica set or sharded cluster (Atlas) every ChangeSet is one
 //    multi-document transaction (retried by the driver on transient errors);
