@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1003,6 +1004,86 @@ TEST_P(MongoStoreTest, LoadThrowsWhenAGetMoreFails) {
   } catch (const qc::StoreError& e) {
     EXPECT_TRUE(contains(e.what(), "open_positions")) << e.what();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Readiness and writability
+
+// The stand-in's failCommand with blockConnection: the next `times` pings
+// are answered only after `ms`.
+void block_pings(RawClient& raw, int ms, int times) {
+  auto cmd = Document::from_json(
+      R"({"configureFailPoint": "failCommand", "mode": {"times": )" + std::to_string(times) +
+      R"(}, "data": {"failCommands": ["ping"], "blockConnection": true, "blockTimeMS": )" +
+      std::to_string(ms) + "}}");
+  std::string error;
+  ASSERT_TRUE(raw.command("admin", cmd, nullptr, &error)) << error;
+}
+void unblock_pings(RawClient& raw) {
+  raw.command("admin", Document::from_json(R"({"configureFailPoint": "failCommand",
+      "mode": "off", "data": {"failCommands": ["ping"]}})"));
+}
+
+TEST_P(MongoStoreTest, HealthAnswersWithinAFewSecondsWhenTheServerDoesNotAnswer) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  ASSERT_TRUE(store->health().ok);
+  block_pings(*raw_, 15000, 1);
+  auto health = std::async(std::launch::async, [&] { return store->health(); });
+  ASSERT_EQ(health.wait_for(std::chrono::seconds(6)), std::future_status::ready)
+      << "health() waited for a server that does not answer";
+  auto h = health.get();
+  EXPECT_FALSE(h.ok);
+  EXPECT_FALSE(h.detail.empty());
+  unblock_pings(*raw_);
+  // ...and is ok again once the server answers.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!store->health().ok && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store->health().ok);
+}
+
+TEST_P(MongoStoreTest, ConcurrentHealthCallsShareOnePing) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  ASSERT_TRUE(store->health().ok);
+  block_pings(*raw_, 15000, 10);
+  std::vector<std::future<qc::StoreHealth>> calls;
+  for (int i = 0; i < 5; ++i)
+    calls.push_back(std::async(std::launch::async, [&] { return store->health(); }));
+  // One after another, five 2-second pings would take 10 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  for (auto& c : calls) {
+    ASSERT_EQ(c.wait_until(deadline), std::future_status::ready) << "health() calls queued";
+    EXPECT_FALSE(c.get().ok);
+  }
+  unblock_pings(*raw_);
+}
+
+TEST_P(MongoStoreTest, ProbeWriteUpsertsOneHeartbeatInQcWatcher) {
+  auto db = fresh_database();
+  auto store = open(db);
+  store->load();
+  store->probe_write();
+  store->probe_write();
+  auto state = raw_->find(db, "qc_watcher");
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].text("_id"), "write_probe");
+  EXPECT_EQ(state[0].type("written_at"), BSON_TYPE_DATE_TIME);
+  EXPECT_EQ(state[0].key_set(), (std::set<std::string>{"_id", "written_at"}));
+}
+
+TEST_P(MongoStoreTest, ProbeWriteFailsWhenTheServerRefusesTheWrite) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  raw_->fail_next("update", false);
+  try {
+    store->probe_write();
+    FAIL() << "probe_write() succeeded although the update failed";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "write probe")) << e.what();
+  }
+  EXPECT_NO_THROW(store->probe_write());
 }
 
 TEST(MongoStoreUri, InvalidUriIsAStoreErrorWithoutThePassword) {

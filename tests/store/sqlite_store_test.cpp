@@ -1,15 +1,20 @@
 // SqliteStore: the store port's contract tests (store_contract.h), plus what
 // only SQLite has: the schema version, WAL journal, file errors, atomicity of
-// a failing transaction, damaged files (SPEC §9).
+// a failing transaction, damaged files (SPEC §9), a full or read-only disk
+// (sqlite_faulty_disk.h), and a health() that does not wait for the writer.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 
+#include "sqlite_faulty_disk.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_contract.h"
 
@@ -428,6 +433,139 @@ TEST_F(SqliteStoreTest, ValueOfTheWrongTypeMakesLoadThrowNamingTableAndColumn) {
     EXPECT_TRUE(has(what, "entry_price")) << what;
     EXPECT_TRUE(has(what, file_.string())) << what;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Readiness and writability
+
+TEST_F(SqliteStoreTest, HealthAnswersWhileACommitWaitsForTheWriteLock) {
+  qc::SqliteStore store(file_);
+  RawDb other(file_);
+  other.exec("BEGIN IMMEDIATE");  // another connection holds the write lock
+  auto commit = std::async(std::launch::async, [&] {
+    qc::ChangeSet c;
+    c.opened = {position("AAPL", kT0, 100, 110)};
+    store.commit(c);  // waits for the lock (busy timeout), inside the store
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(commit.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the commit did not wait for the lock";
+
+  auto health = std::async(std::launch::async, [&] { return store.health(); });
+  ASSERT_EQ(health.wait_for(std::chrono::seconds(3)), std::future_status::ready)
+      << "health() waited for the commit";
+  auto h = health.get();
+  EXPECT_TRUE(h.ok) << h.detail;
+  EXPECT_EQ(commit.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "health() answered only after the commit gave up";
+
+  other.exec("ROLLBACK");
+  EXPECT_NO_THROW(commit.get()) << "the commit goes through once the lock is free";
+  EXPECT_EQ(store.load().open_positions.size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, HealthDetailNamesNoPath) {
+  qc::SqliteStore store(file_);
+  auto h = store.health();
+  EXPECT_TRUE(h.ok);
+  EXPECT_FALSE(has(h.detail, dir_.path().string())) << h.detail;
+}
+
+TEST_F(SqliteStoreTest, CommitOnAFullDiskFailsAndLeavesNothingBehind) {
+  qc::testing::FaultyDisk disk;
+  auto before = [&] {
+    qc::SqliteStore store(file_);
+    commit_documents(store, 10);
+    return store.load();
+  }();
+  qc::SqliteStore store(file_);
+  disk.set(qc::testing::FaultyDisk::Mode::Full);
+  qc::ChangeSet big;
+  big.opened = {position("AAPL", kT0, 100, 110)};
+  for (int i = 0; i < 200; ++i)
+    big.new_documents.push_back(
+        document("2021-07-13 10:00:00", "2021-07-13 22:00:00", {{"C", 70.0 + i / 100.0, 60}}));
+  EXPECT_THROW(store.commit(big), qc::StoreError);
+  EXPECT_GT(disk.refused_writes(), 0);
+  qc::store_contract::expect_same_state(before, store.load());
+
+  disk.set(qc::testing::FaultyDisk::Mode::Healthy);
+  qc::store_contract::expect_same_state(before, qc::SqliteStore(file_).load());
+  // The disk has room again: the same ChangeSet goes through, whole.
+  auto seqs = store.commit(big);
+  EXPECT_EQ(seqs.size(), big.new_documents.size());
+  auto after = store.load();
+  EXPECT_EQ(after.documents.size(), before.documents.size() + big.new_documents.size());
+  EXPECT_EQ(after.open_positions.size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ProbeWriteFailsWhileTheDiskIsFullAndSucceedsAfter) {
+  qc::testing::FaultyDisk disk;
+  qc::SqliteStore store(file_);
+  EXPECT_NO_THROW(store.probe_write());
+  disk.set(qc::testing::FaultyDisk::Mode::Full);
+  try {
+    store.probe_write();
+    FAIL() << "probe_write() succeeded on a full disk";
+  } catch (const qc::StoreError& e) {
+    std::string what = e.what();
+    EXPECT_TRUE(has(what, "full")) << what;
+    EXPECT_FALSE(has(what, dir_.path().string())) << "names a path: " << what;
+  }
+  disk.set(qc::testing::FaultyDisk::Mode::Healthy);
+  EXPECT_NO_THROW(store.probe_write());
+}
+
+TEST_F(SqliteStoreTest, ProbeWriteFailsWhileTheDiskIsReadOnlyAndSucceedsAfter) {
+  qc::testing::FaultyDisk disk;
+  qc::SqliteStore store(file_);
+  disk.set(qc::testing::FaultyDisk::Mode::ReadOnly);
+  EXPECT_THROW(store.probe_write(), qc::StoreError);
+  disk.set(qc::testing::FaultyDisk::Mode::Healthy);
+  EXPECT_NO_THROW(store.probe_write());
+}
+
+TEST_F(SqliteStoreTest, HealthStaysOkWhileTheDiskIsFull) {
+  // Reads work on a full disk: readiness learns about writes from
+  // probe_write(), not from health().
+  qc::testing::FaultyDisk disk;
+  qc::SqliteStore store(file_);
+  disk.set(qc::testing::FaultyDisk::Mode::Full);
+  EXPECT_THROW(store.probe_write(), qc::StoreError);
+  auto h = store.health();
+  EXPECT_TRUE(h.ok) << h.detail;
+  disk.set(qc::testing::FaultyDisk::Mode::Healthy);
+}
+
+TEST_F(SqliteStoreTest, ProbeWriteKeepsOneHeartbeatRow) {
+  qc::SqliteStore store(file_);
+  store.probe_write();
+  store.probe_write();
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT count(*) FROM write_probe"), std::vector<std::string>{"1"});
+  auto at = std::stod(raw.column("SELECT written_at FROM write_probe").at(0));
+  auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+  EXPECT_NEAR(at, now.count(), 60);
+}
+
+TEST_F(SqliteStoreTest, FileWithoutTheWriteProbeTableOpensAndGainsIt) {
+  // A file written before write_probe existed (same schema version 1).
+  {
+    qc::SqliteStore store(file_);
+    commit_documents(store, 3);
+  }
+  {
+    RawDb raw(file_);
+    raw.exec("DROP TABLE write_probe");
+    EXPECT_EQ(raw.column("SELECT count(*) FROM sqlite_schema WHERE name = 'write_probe'"),
+              std::vector<std::string>{"0"});
+  }
+  qc::SqliteStore store(file_);
+  EXPECT_EQ(store.load().documents.size(), 3u);
+  EXPECT_NO_THROW(store.probe_write());
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT count(*) FROM write_probe"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"1"});
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "store/mongo/mongo_store.h"
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -34,6 +35,8 @@ using namespace mongo;
 namespace {
 
 std::string message_of(const bson_error_t& e) { return e.message; }
+
+constexpr std::int32_t kHealthTimeoutMs = 2000;
 
 [[noreturn]] void fail(const std::string& what, const bson_error_t& e) {
   throw StoreError("mongodb: " + what + ": " + message_of(e));
@@ -124,6 +127,20 @@ MongoStore::MongoStore(const std::string& uri, std::string database)
   auto msg = string_field(reply.get(), "msg");
   transactions_ = replica_set || (msg && *msg == "isdbgrid");
   create_indexes();
+
+  // The readiness client: a single-threaded client tries the servers once
+  // (no waiting for one to appear) within these bounds.
+  health_uri_.reset(mongoc_uri_copy(uri_.get()));
+  for (const char* option : {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, MONGOC_URI_CONNECTTIMEOUTMS,
+                             MONGOC_URI_SOCKETTIMEOUTMS}) {
+    std::int32_t ms = mongoc_uri_get_option_as_int32(health_uri_.get(), option, kHealthTimeoutMs);
+    mongoc_uri_set_option_as_int32(health_uri_.get(), option,
+                                   ms > 0 && ms < kHealthTimeoutMs ? ms : kHealthTimeoutMs);
+  }
+  health_client_.reset(mongoc_client_new_from_uri(health_uri_.get()));
+  if (!health_client_) throw StoreError("mongodb: cannot create a client for " + location_);
+  mongoc_client_set_error_api(health_client_.get(), MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_set_appname(health_client_.get(), "quantcrunch");
 }
 
 MongoStore::~MongoStore() = default;
@@ -428,13 +445,53 @@ std::vector<std::int64_t> MongoStore::commit(const ChangeSet& changes) {
 }
 
 StoreHealth MongoStore::health() {
-  Lease client(pool_.get());
+  std::unique_lock lock(health_mutex_);
+  if (health_pinging_) {
+    // Another caller is pinging: its answer is this one's too.
+    auto seen = health_pings_;
+    if (health_done_.wait_for(lock, std::chrono::milliseconds(4 * kHealthTimeoutMs),
+                              [&] { return health_pings_ != seen; }))
+      return health_last_;
+    return {false,
+            "no answer to a ping within " + std::to_string(4 * kHealthTimeoutMs / 1000) + " s"};
+  }
+  health_pinging_ = true;
+  lock.unlock();
+  StoreHealth h = ping();
+  lock.lock();
+  health_pinging_ = false;
+  ++health_pings_;
+  health_last_ = h;
+  health_done_.notify_all();
+  return h;
+}
+
+StoreHealth MongoStore::ping() {
   Doc ping, reply;
   BSON_APPEND_INT32(ping.get(), "ping", 1);
   bson_error_t error;
-  if (!mongoc_client_command_simple(client.get(), "admin", ping.get(), nullptr, reply.get(), &error))
+  if (!mongoc_client_command_simple(health_client_.get(), "admin", ping.get(), nullptr, reply.get(),
+                                    &error))
     return {false, message_of(error)};
   return {true, "ok"};
+}
+
+void MongoStore::probe_write() {
+  Lease client(pool_.get());
+  auto coll = client.collection(database_.c_str(), "qc_watcher");
+  Doc filter, update, opts;
+  BSON_APPEND_UTF8(filter.get(), "_id", "write_probe");
+  bson_t set;
+  BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  BSON_APPEND_DATE_TIME(&set, "written_at", now.count());
+  bson_append_document_end(update.get(), &set);
+  BSON_APPEND_BOOL(opts.get(), "upsert", true);
+  bson_error_t error;
+  if (!mongoc_collection_update_one(coll.get(), filter.get(), update.get(), opts.get(), nullptr,
+                                    &error))
+    throw StoreError("mongodb: write probe failed: " + message_of(error));
 }
 
 }  // namespace qc

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <string_view>
 
@@ -66,6 +67,9 @@ CREATE TABLE IF NOT EXISTS performance (
 CREATE TABLE IF NOT EXISTS last_bars (
   symbol TEXT PRIMARY KEY,
   start_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS write_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  written_at REAL NOT NULL);
 )SQL";
 
 constexpr const char* kDamagedAdvice =
@@ -73,14 +77,19 @@ constexpr const char* kDamagedAdvice =
 
 }  // namespace
 
+// Members are destroyed in reverse order: statements first, then the reader,
+// then the writer, which (being last) checkpoints and removes the WAL.
 struct SqliteStore::Db {
-  std::unique_ptr<sqlite3, ConnectionDeleter> conn;
-  StatementPtr insert_document, insert_open, delete_open, insert_closed, upsert_last_bar,
-      month_sum, upsert_month;
+  std::unique_ptr<sqlite3, ConnectionDeleter> conn;    // the writer
+  std::unique_ptr<sqlite3, ConnectionDeleter> reader;  // read-only, health() only
+  StatementPtr insert_document, insert_open, delete_open, insert_closed, upsert_last_bar, month_sum,
+      upsert_month, upsert_probe;
+  StatementPtr health_query;  // on `reader`
 };
 
 namespace {
 
+// A failed statement of a write (the ledger logs each failed commit).
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   throw StoreError("sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
@@ -253,6 +262,19 @@ SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), d
       db, path_,
       "INSERT INTO performance (month, realized_pnl) VALUES (?1, ?2) ON CONFLICT(month) DO UPDATE "
       "SET realized_pnl = excluded.realized_pnl");
+  db_->upsert_probe = prepare(
+      db, path_,
+      "INSERT INTO write_probe (id, written_at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET "
+      "written_at = excluded.written_at");
+
+  sqlite3* reader = nullptr;
+  rc = sqlite3_open_v2(path_.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+                       nullptr);
+  db_->reader.reset(reader);
+  if (rc != SQLITE_OK) fail(reader, path_, "cannot open a read-only connection");
+  // Bounded: a WAL reader waits only while another connection recovers the WAL.
+  sqlite3_busy_timeout(reader, 1000);
+  db_->health_query = prepare(reader, path_, "SELECT count(*) FROM schema_version");
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -466,11 +488,31 @@ std::vector<std::int64_t> SqliteStore::commit(const ChangeSet& changes) {
 }
 
 StoreHealth SqliteStore::health() {
+  std::lock_guard lock(health_mutex_);
+  sqlite3* db = db_->reader.get();
+  sqlite3_stmt* s = db_->health_query.get();
+  int rc = sqlite3_step(s);
+  StoreHealth h{true, "ok"};
+  // sqlite3_errmsg names no path ("database disk image is malformed", ...).
+  if (rc != SQLITE_ROW) h = {false, std::string("cannot read the database: ") + sqlite3_errmsg(db)};
+  sqlite3_reset(s);
+  return h;
+}
+
+void SqliteStore::probe_write() {
   std::lock_guard lock(mutex_);
   sqlite3* db = db_->conn.get();
-  auto s = prepare(db, path_, "SELECT count(*) FROM schema_version");
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return {false, sqlite3_errmsg(db)};
-  return {true, "ok"};
+  sqlite3_stmt* s = db_->upsert_probe.get();
+  auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+  sqlite3_bind_double(s, 1, now.count());
+  // One statement in autocommit mode: its own transaction, committed (WAL
+  // append and fsync) before the step returns.
+  int rc = sqlite3_step(s);
+  std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return;
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  throw StoreError("sqlite: write probe failed: " + error);
 }
 
 }  // namespace qc
