@@ -6,7 +6,12 @@
 //  - commit() makes one ChangeSet durable atomically: after a crash at any
 //    instant either all of it or none of it is visible to the next load();
 //  - a ChangeSet is idempotent: committing one whose positions were already
-//    committed changes nothing (identity (symbol, open_timestamp)).
+//    committed changes nothing (identity (symbol, open_timestamp));
+//  - load() never returns a partial state: a read error or a record it cannot
+//    decode throws StoreError (SPEC §9: never serve a damaged store);
+//  - health() is cheap and bounded: it never waits behind a commit in
+//    progress, and its `detail` names no filesystem path or secret (it is
+//    served to anyone by /readyz).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -59,10 +64,12 @@ class Store {
   virtual StoredState load() = 0;
   // Assigns `seq` to each new document in order; returns the seqs.
   virtual std::vector<std::int64_t> commit(const ChangeSet& changes) = 0;
+  // Whether the database answers a read, now.
   virtual StoreHealth health() = 0;
   // A small durable write that changes nothing the engine reads (e.g. a
   // heartbeat row / document with the current time), to learn whether commits
-  // can succeed while no real write is pending. Throws StoreError.
+  // can succeed while no real write is pending. Throws StoreError (whose
+  // message names no filesystem path).
   virtual void probe_write() = 0;
 };
 

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -896,6 +897,193 @@ TEST_P(MongoStoreTest, LoadReportsAPositionBothOpenAndClosedAsClosedOnly) {
   EXPECT_EQ(state.closed_positions.size(), 1u);
   EXPECT_TRUE(state.open_positions.empty())
       << "load() returned NVDA@1626101940 both in open_positions and closed_positions";
+}
+
+// ---------------------------------------------------------------------------
+// Never a partial state (SPEC §9)
+
+TEST_P(MongoStoreTest, LoadRefusesARecordItCannotDecodeNamingCollectionAndId) {
+  struct Case {
+    const char* collection;
+    std::string json;
+    std::vector<std::string> named;  // parts the error must contain
+  };
+  const char* const kClosed = R"("symbol": "AAPL", "target_price": 150, "entry_price": 145.1,
+      "open_timestamp": 1626101940, "stop_loss": 130.59, "close_timestamp": 1626102060.0)";
+  const std::vector<Case> cases = {
+      {"tickers",
+       R"({"_id": "t1", "exchange": "NYSE", "name": "No Symbol Inc."})",
+       {"tickers", "\"t1\"", "symbol", "missing"}},
+      {"tickers", R"({"_id": "t2", "symbol": "AAPL", "name": 7})", {"tickers", "\"t2\"", "name"}},
+      {"open_positions",
+       R"({"_id": "o1", "symbol": "NVDA", "target_price": 220, "open_timestamp": 1626101940,
+           "stop_loss": 180})",
+       {"open_positions", "\"o1\"", "entry_price", "missing"}},
+      {"open_positions",
+       R"({"_id": "o2", "symbol": "NVDA", "target_price": 220, "entry_price": "200",
+           "open_timestamp": 1626101940, "stop_loss": 180})",
+       {"open_positions", "\"o2\"", "entry_price", "a number"}},
+      {"performance",
+       R"({"_id": "m1", "month": 1625097600, "realized_pnl": 0})",
+       {"performance", "\"m1\"", "positions"}},
+      {"performance",
+       (std::string(R"({"_id": "m2", "month": 1625097600, "realized_pnl": 3.4, "positions": [{)") +
+        kClosed + R"(, "pnl": 3.4, "notes": "Closed by hand"}]})"),
+       {"performance", "\"m2\"", "positions[0]", "notes", "Closed by hand"}},
+      {"performance",
+       (std::string(R"({"_id": "m3", "month": 1625097600, "realized_pnl": 3.4, "positions": [{)") +
+        kClosed + R"(, "notes": "Reached target price"}]})"),
+       {"performance", "\"m3\"", "positions[0]", "pnl", "missing"}},
+      {"qc_last_bars", R"({"_id": "AAPL"})", {"qc_last_bars", "\"AAPL\"", "start_ms"}},
+      {"qc_last_bars",
+       R"({"_id": "AAPL", "start_ms": "soon"})",
+       {"qc_last_bars", "\"AAPL\"", "start_ms", "a number"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.collection) + " " + c.json);
+    auto db = fresh_database();
+    ASSERT_TRUE(raw_->insert(db, c.collection, c.json));
+    try {
+      auto state = open(db)->load();
+      ADD_FAILURE() << "load() read it (" << state.tickers.size() << " tickers, "
+                    << state.open_positions.size() << " open, " << state.closed_positions.size()
+                    << " closed, " << state.last_bars.size() << " last bars)";
+    } catch (const qc::StoreError& e) {
+      std::string what = e.what();
+      for (const auto& part : c.named) EXPECT_TRUE(contains(what, part)) << part << " in: " << what;
+    }
+  }
+}
+
+TEST_P(MongoStoreTest, OptionalFieldsMayBeAbsentOrNull) {
+  // exchange/name of a ticker, expected_profit of a position, exit_price of
+  // a closed one (the earlier service wrote none): derived, never refused.
+  auto db = fresh_database();
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "AAPL"})"));
+  ASSERT_TRUE(raw_->insert(db, "tickers", R"({"symbol": "NVDA", "exchange": null, "name": null})"));
+  ASSERT_TRUE(raw_->insert(db, "open_positions", R"({"symbol": "NVDA", "target_price": 220,
+      "entry_price": 200, "open_timestamp": 1626101940, "stop_loss": 180})"));
+  ASSERT_TRUE(raw_->insert(db, "performance", R"({"month": 1625097600, "realized_pnl": 3.4,
+      "positions": [{"symbol": "AAPL", "target_price": 150, "entry_price": 145.1,
+      "open_timestamp": 1626101940, "stop_loss": 130.59, "pnl": 3.3769813921433536,
+      "notes": "Reached target price", "close_timestamp": 1626102060.0, "exit_price": null}]})"));
+  auto state = open(db)->load();
+  EXPECT_EQ(state.tickers, (std::vector<qc::Ticker>{{"AAPL", "", "AAPL"}, {"NVDA", "", "NVDA"}}));
+  ASSERT_EQ(state.open_positions.size(), 1u);
+  EXPECT_EQ(state.open_positions[0].expected_profit, (220.0 - 200.0) / 200.0 * 100);
+  ASSERT_EQ(state.closed_positions.size(), 1u);
+  EXPECT_NEAR(state.closed_positions[0].exit_price, 150.0, 1e-9);
+}
+
+TEST_P(MongoStoreTest, LoadThrowsWhenAFindFails) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto db = fresh_database();
+  auto store = open(db);
+  raw_->fail_next("find", false);
+  try {
+    store->load();
+    FAIL() << "load() returned although its first find failed";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "tickers")) << e.what();
+  }
+}
+
+TEST_P(MongoStoreTest, LoadThrowsWhenAGetMoreFails) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  // More open positions than a first batch holds (101): the rest comes by getMore.
+  auto db = fresh_database();
+  qc::ChangeSet many;
+  for (int i = 0; i < 150; ++i) many.opened.push_back(position("AAPL", kT0 + i * 60, 100, 110));
+  open(db)->commit(many);
+  auto store = open(db);
+  ASSERT_EQ(store->load().open_positions.size(), 150u);
+  raw_->fail_next("getMore", false);
+  try {
+    auto state = store->load();
+    FAIL() << "load() returned " << state.open_positions.size() << " of 150 open positions";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "open_positions")) << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Readiness and writability
+
+// The stand-in's failCommand with blockConnection: the next `times` pings
+// are answered only after `ms`.
+void block_pings(RawClient& raw, int ms, int times) {
+  auto cmd = Document::from_json(
+      R"({"configureFailPoint": "failCommand", "mode": {"times": )" + std::to_string(times) +
+      R"(}, "data": {"failCommands": ["ping"], "blockConnection": true, "blockTimeMS": )" +
+      std::to_string(ms) + "}}");
+  std::string error;
+  ASSERT_TRUE(raw.command("admin", cmd, nullptr, &error)) << error;
+}
+void unblock_pings(RawClient& raw) {
+  raw.command("admin", Document::from_json(R"({"configureFailPoint": "failCommand",
+      "mode": "off", "data": {"failCommands": ["ping"]}})"));
+}
+
+TEST_P(MongoStoreTest, HealthAnswersWithinAFewSecondsWhenTheServerDoesNotAnswer) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  ASSERT_TRUE(store->health().ok);
+  block_pings(*raw_, 15000, 1);
+  auto health = std::async(std::launch::async, [&] { return store->health(); });
+  ASSERT_EQ(health.wait_for(std::chrono::seconds(6)), std::future_status::ready)
+      << "health() waited for a server that does not answer";
+  auto h = health.get();
+  EXPECT_FALSE(h.ok);
+  EXPECT_FALSE(h.detail.empty());
+  unblock_pings(*raw_);
+  // ...and is ok again once the server answers.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!store->health().ok && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store->health().ok);
+}
+
+TEST_P(MongoStoreTest, ConcurrentHealthCallsShareOnePing) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  ASSERT_TRUE(store->health().ok);
+  block_pings(*raw_, 15000, 10);
+  std::vector<std::future<qc::StoreHealth>> calls;
+  for (int i = 0; i < 5; ++i)
+    calls.push_back(std::async(std::launch::async, [&] { return store->health(); }));
+  // One after another, five 2-second pings would take 10 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  for (auto& c : calls) {
+    ASSERT_EQ(c.wait_until(deadline), std::future_status::ready) << "health() calls queued";
+    EXPECT_FALSE(c.get().ok);
+  }
+  unblock_pings(*raw_);
+}
+
+TEST_P(MongoStoreTest, ProbeWriteUpsertsOneHeartbeatInQcWatcher) {
+  auto db = fresh_database();
+  auto store = open(db);
+  store->load();
+  store->probe_write();
+  store->probe_write();
+  auto state = raw_->find(db, "qc_watcher");
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_EQ(state[0].text("_id"), "write_probe");
+  EXPECT_EQ(state[0].type("written_at"), BSON_TYPE_DATE_TIME);
+  EXPECT_EQ(state[0].key_set(), (std::set<std::string>{"_id", "written_at"}));
+}
+
+TEST_P(MongoStoreTest, ProbeWriteFailsWhenTheServerRefusesTheWrite) {
+  if (!standin()) GTEST_SKIP() << "fail points are only used against the stand-in";
+  auto store = open(fresh_database());
+  raw_->fail_next("update", false);
+  try {
+    store->probe_write();
+    FAIL() << "probe_write() succeeded although the update failed";
+  } catch (const qc::StoreError& e) {
+    EXPECT_TRUE(contains(e.what(), "write probe")) << e.what();
+  }
+  EXPECT_NO_THROW(store->probe_write());
 }
 
 TEST(MongoStoreUri, InvalidUriIsAStoreErrorWithoutThePassword) {

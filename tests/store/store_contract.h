@@ -625,6 +625,23 @@ TYPED_TEST_P(StoreContract, ClosedPositionsInSeveralMonthsAreAllKept) {
   EXPECT_EQ(by_identity(s.closed_positions), by_identity(changes.closed));
 }
 
+TYPED_TEST_P(StoreContract, ProbeWriteChangesNothingLoadReturns) {
+  typename TestFixture::Sample x;
+  qc::ChangeSet changes;
+  changes.new_documents = {x.doc_a, x.doc_b};
+  changes.opened = {x.aapl, x.nvda, x.c};
+  changes.closed = {x.nvda_closed};
+  changes.last_bars = {{"AAPL", (kT0 + 60) * 1000}};
+  this->store().commit(changes);
+  auto before = this->store().load();
+  this->store().probe_write();
+  this->store().probe_write();
+  expect_same_state(before, this->store().load());
+  this->reopen();
+  expect_same_state(before, this->store().load());
+  EXPECT_TRUE(this->store().health().ok);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, KindAndLocationAreNamed, HealthIsOk,
                             EmptyStoreIsSeededWithSpecTickersInOrder, TickersAreSeededOnlyOnce,
                             LoadAfterCommitReturnsWhatWasCommitted,
@@ -640,6 +657,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, KindAndLocationAreNamed, HealthIsOk,
                             LastBarsKeepTheNewestStartPerSymbol,
                             LastBarsHoldFullMillisecondRange, EmptyChangeSetIsANoOp,
                             DoublesRoundTripExactly, CloseReasonsRoundTrip,
-                            ClosedPositionsInSeveralMonthsAreAllKept);
+                            ClosedPositionsInSeveralMonthsAreAllKept,
+                            ProbeWriteChangesNothingLoadReturns);
 
 }  // namespace qc::store_contract

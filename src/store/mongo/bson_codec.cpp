@@ -28,7 +28,57 @@ const char* type_name(bson_type_t t) {
   }
 }
 
+bool present(const bson_t* doc, const char* key, bson_iter_t* it) {
+  return bson_iter_init_find(it, doc, key) && !BSON_ITER_HOLDS_NULL(it);
+}
+
+[[noreturn]] void wrong_type(const char* key, const char* expected, const bson_iter_t* it) {
+  throw DecodeError(std::string("field `") + key + "` must be " + expected + ", not " +
+                    type_name(bson_iter_type(it)));
+}
+
+// Absent or null: nullopt; present: a number, else DecodeError.
+std::optional<double> optional_number(const bson_t* doc, const char* key) {
+  bson_iter_t it;
+  if (!present(doc, key, &it)) return std::nullopt;
+  if (auto v = iter_number(&it)) return v;
+  wrong_type(key, "a number", &it);
+}
+
+std::optional<std::string> optional_string(const bson_t* doc, const char* key) {
+  bson_iter_t it;
+  if (!present(doc, key, &it)) return std::nullopt;
+  if (!BSON_ITER_HOLDS_UTF8(&it)) wrong_type(key, "a string", &it);
+  uint32_t len = 0;
+  const char* s = bson_iter_utf8(&it, &len);
+  return std::string(s, len);
+}
+
 }  // namespace
+
+double required_number(const bson_t* doc, const char* key) {
+  if (auto v = optional_number(doc, key)) return *v;
+  throw DecodeError(std::string("field `") + key + "` is missing");
+}
+
+std::string required_string(const bson_t* doc, const char* key) {
+  if (auto v = optional_string(doc, key)) return *v;
+  throw DecodeError(std::string("field `") + key + "` is missing");
+}
+
+std::string describe_id(const bson_t* doc) {
+  bson_iter_t it;
+  if (!bson_iter_init_find(&it, doc, "_id")) return "(no _id)";
+  if (BSON_ITER_HOLDS_OID(&it)) {
+    char hex[25];
+    bson_oid_to_string(bson_iter_oid(&it), hex);
+    return std::string("ObjectId(\"") + hex + "\")";
+  }
+  if (BSON_ITER_HOLDS_UTF8(&it)) return "\"" + std::string(bson_iter_utf8(&it, nullptr)) + "\"";
+  if (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it))
+    return std::to_string(bson_iter_as_int64(&it));
+  return std::string("(an _id that is ") + type_name(bson_iter_type(&it)) + ")";
+}
 
 std::optional<double> number_field(const bson_t* doc, const char* key) {
   bson_iter_t it;
@@ -108,18 +158,14 @@ std::int64_t object_id_order(const bson_oid_t& oid) {
   return (seconds << 24) | counter;
 }
 
-std::optional<OpenPosition> read_open_position(const bson_t* doc) {
+OpenPosition read_open_position(const bson_t* doc) {
   OpenPosition p;
-  auto symbol = string_field(doc, "symbol");
-  auto target = number_field(doc, "target_price"), entry = number_field(doc, "entry_price"),
-       opened = number_field(doc, "open_timestamp"), stop = number_field(doc, "stop_loss");
-  if (!symbol || !target || !entry || !opened || !stop) return std::nullopt;
-  p.symbol = *symbol;
-  p.target_price = *target;
-  p.entry_price = *entry;
-  p.open_timestamp = static_cast<std::int64_t>(std::floor(*opened));
-  p.stop_loss = *stop;
-  p.expected_profit = number_field(doc, "expected_profit")
+  p.symbol = required_string(doc, "symbol");
+  p.target_price = required_number(doc, "target_price");
+  p.entry_price = required_number(doc, "entry_price");
+  p.open_timestamp = static_cast<std::int64_t>(std::floor(required_number(doc, "open_timestamp")));
+  p.stop_loss = required_number(doc, "stop_loss");
+  p.expected_profit = optional_number(doc, "expected_profit")
                           .value_or((p.target_price - p.entry_price) / p.entry_price * 100);
   return p;
 }
@@ -140,17 +186,18 @@ void append_open_position(bson_t* out, const OpenPosition& p) {
   BSON_APPEND_DOUBLE(out, "expected_profit", p.expected_profit);
 }
 
-std::optional<ClosedPosition> read_closed_position(const bson_t* doc) {
-  auto open = read_open_position(doc);
-  auto pnl = number_field(doc, "pnl"), closed_at = number_field(doc, "close_timestamp");
-  auto notes = string_field(doc, "notes");
-  if (!open || !pnl || !closed_at || !notes) return std::nullopt;
+ClosedPosition read_closed_position(const bson_t* doc) {
   ClosedPosition c;
-  c.position = *open;
-  c.pnl = *pnl;
-  c.close_timestamp = *closed_at;
-  if (!parse_close_notes(*notes, c.reason)) return std::nullopt;
-  c.exit_price = number_field(doc, "exit_price").value_or(open->entry_price * (1 + *pnl / 100));
+  c.position = read_open_position(doc);
+  c.pnl = required_number(doc, "pnl");
+  c.close_timestamp = required_number(doc, "close_timestamp");
+  auto notes = required_string(doc, "notes");
+  if (!parse_close_notes(notes, c.reason))
+    throw DecodeError("field `notes` is \"" + notes + "\", neither \"" +
+                      std::string(close_notes(CloseReason::TargetPrice)) + "\" nor \"" +
+                      std::string(close_notes(CloseReason::StopLoss)) + "\"");
+  c.exit_price =
+      optional_number(doc, "exit_price").value_or(c.position.entry_price * (1 + c.pnl / 100));
   return c;
 }
 
@@ -163,11 +210,12 @@ void append_closed_position(bson_t* out, const ClosedPosition& c) {
   BSON_APPEND_DOUBLE(out, "exit_price", c.exit_price);
 }
 
-std::optional<Ticker> read_ticker(const bson_t* doc) {
-  auto symbol = string_field(doc, "symbol");
-  if (!symbol || symbol->empty()) return std::nullopt;
-  return Ticker{*symbol, string_field(doc, "exchange").value_or(""),
-                string_field(doc, "name").value_or(*symbol)};
+Ticker read_ticker(const bson_t* doc) {
+  auto symbol = required_string(doc, "symbol");
+  if (symbol.empty()) throw DecodeError("field `symbol` is empty");
+  auto exchange = optional_string(doc, "exchange").value_or("");
+  auto name = optional_string(doc, "name").value_or(symbol);
+  return Ticker{std::move(symbol), std::move(exchange), std::move(name)};
 }
 
 }  // namespace qc::mongo

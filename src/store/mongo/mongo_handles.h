@@ -10,6 +10,7 @@ namespace qc::mongo {
 
 struct UriDeleter { void operator()(mongoc_uri_t* p) const { mongoc_uri_destroy(p); } };
 struct PoolDeleter { void operator()(mongoc_client_pool_t* p) const { mongoc_client_pool_destroy(p); } };
+struct ClientDeleter { void operator()(mongoc_client_t* p) const { mongoc_client_destroy(p); } };
 struct CollectionDeleter { void operator()(mongoc_collection_t* p) const { mongoc_collection_destroy(p); } };
 struct CursorDeleter { void operator()(mongoc_cursor_t* p) const { mongoc_cursor_destroy(p); } };
 struct SessionDeleter { void operator()(mongoc_client_session_t* p) const { mongoc_client_session_destroy(p); } };
@@ -18,6 +19,7 @@ struct TxnOptsDeleter { void operator()(mongoc_transaction_opt_t* p) const { mon
 
 using Uri = std::unique_ptr<mongoc_uri_t, UriDeleter>;
 using Pool = std::unique_ptr<mongoc_client_pool_t, PoolDeleter>;
+using Client = std::unique_ptr<mongoc_client_t, ClientDeleter>;  // a single-threaded client
 using Collection = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
 using Cursor = std::unique_ptr<mongoc_cursor_t, CursorDeleter>;
 using Session = std::unique_ptr<mongoc_client_session_t, SessionDeleter>;

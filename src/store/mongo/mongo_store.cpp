@@ -1,5 +1,6 @@
 #include "store/mongo/mongo_store.h"
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -34,6 +35,8 @@ using namespace mongo;
 namespace {
 
 std::string message_of(const bson_error_t& e) { return e.message; }
+
+constexpr std::int32_t kHealthTimeoutMs = 2000;
 
 [[noreturn]] void fail(const std::string& what, const bson_error_t& e) {
   throw StoreError("mongodb: " + what + ": " + message_of(e));
@@ -124,6 +127,20 @@ MongoStore::MongoStore(const std::string& uri, std::string database)
   auto msg = string_field(reply.get(), "msg");
   transactions_ = replica_set || (msg && *msg == "isdbgrid");
   create_indexes();
+
+  // The readiness client: a single-threaded client tries the servers once
+  // (no waiting for one to appear) within these bounds.
+  health_uri_.reset(mongoc_uri_copy(uri_.get()));
+  for (const char* option : {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, MONGOC_URI_CONNECTTIMEOUTMS,
+                             MONGOC_URI_SOCKETTIMEOUTMS}) {
+    std::int32_t ms = mongoc_uri_get_option_as_int32(health_uri_.get(), option, kHealthTimeoutMs);
+    mongoc_uri_set_option_as_int32(health_uri_.get(), option,
+                                   ms > 0 && ms < kHealthTimeoutMs ? ms : kHealthTimeoutMs);
+  }
+  health_client_.reset(mongoc_client_new_from_uri(health_uri_.get()));
+  if (!health_client_) throw StoreError("mongodb: cannot create a client for " + location_);
+  mongoc_client_set_error_api(health_client_.get(), MONGOC_ERROR_API_VERSION_2);
+  mongoc_client_set_appname(health_client_.get(), "quantcrunch");
 }
 
 MongoStore::~MongoStore() = default;
@@ -170,20 +187,30 @@ StoredState MongoStore::load() {
   StoredState state;
   bson_error_t error;
   const bson_t* doc;
+  // Every document of a collection; a cursor error (also one in a later
+  // batch's getMore) throws: a partial read is never taken for the whole.
   auto read_all = [&](const char* name, const bson_t* sort, auto&& each) {
     auto coll = client.collection(database_.c_str(), name);
     Doc filter, opts;
     if (sort) BSON_APPEND_DOCUMENT(opts.get(), "sort", sort);
     Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
-    while (mongoc_cursor_next(cursor.get(), &doc)) each(doc);
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      try {
+        each(doc);
+      } catch (const DecodeError& e) {
+        throw StoreError("mongodb: " + std::string(name) + " document " + describe_id(doc) + ": " +
+                         e.what() +
+                         "; the server does not start on a record it cannot read: correct or "
+                         "remove that document");
+      }
+    }
     if (mongoc_cursor_error(cursor.get(), &error)) fail(std::string("reading ") + name, error);
   };
   Doc by_id;
   BSON_APPEND_INT32(by_id.get(), "_id", 1);
 
-  read_all("tickers", by_id.get(), [&](const bson_t* d) {
-    if (auto t = read_ticker(d)) state.tickers.push_back(*t);
-  });
+  read_all("tickers", by_id.get(),
+           [&](const bson_t* d) { state.tickers.push_back(read_ticker(d)); });
   if (state.tickers.empty()) {
     auto coll = client.collection(database_.c_str(), "tickers");
     for (const auto& t : default_tickers()) {
@@ -208,33 +235,39 @@ StoredState MongoStore::load() {
       seq = object_id_order(*bson_iter_oid(&it));
     for (const auto& p : parsed.problems)
       if (p.item < 0) {
-        log::warn("mongodb", "recommendation document skipped: " + describe(p));
+        log::warn("mongodb",
+                  "recommendation document " + describe_id(d) + " skipped: " + describe(p));
         return;
       }
     state.documents.push_back({seq, std::move(parsed.document)});
   });
 
-  read_all("open_positions", nullptr, [&](const bson_t* d) {
-    if (auto p = read_open_position(d)) state.open_positions.push_back(std::move(*p));
-    else log::warn("mongodb", "an open_positions document lacks a field; skipped");
-  });
+  read_all("open_positions", nullptr,
+           [&](const bson_t* d) { state.open_positions.push_back(read_open_position(d)); });
 
   Doc by_month;
   BSON_APPEND_INT32(by_month.get(), "month", 1);
   read_all("performance", by_month.get(), [&](const bson_t* d) {
     bson_iter_t it, positions;
-    if (!bson_iter_init_find(&it, d, "positions") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-        !bson_iter_recurse(&it, &positions))
-      return;
+    if (!bson_iter_init_find(&it, d, "positions"))
+      throw DecodeError("field `positions` is missing");
+    if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &positions))
+      throw DecodeError("field `positions` must be an array");
     while (bson_iter_next(&positions)) {
-      if (!BSON_ITER_HOLDS_DOCUMENT(&positions)) continue;
+      std::string where = std::string("positions[") + bson_iter_key(&positions) + "]";
       uint32_t len;
       const uint8_t* data;
-      bson_iter_document(&positions, &len, &data);
       bson_t position;
-      if (!bson_init_static(&position, data, len)) continue;
-      if (auto c = read_closed_position(&position)) state.closed_positions.push_back(std::move(*c));
-      else log::warn("mongodb", "a performance position lacks a field; skipped");
+      if (!BSON_ITER_HOLDS_DOCUMENT(&positions))
+        throw DecodeError("field `" + where + "` must be an object");
+      bson_iter_document(&positions, &len, &data);
+      if (!bson_init_static(&position, data, len))
+        throw DecodeError("field `" + where + "` is not valid BSON");
+      try {
+        state.closed_positions.push_back(read_closed_position(&position));
+      } catch (const DecodeError& e) {
+        throw DecodeError(where + ": " + e.what());
+      }
     }
   });
 
@@ -260,9 +293,9 @@ StoredState MongoStore::load() {
   }
 
   read_all("qc_last_bars", nullptr, [&](const bson_t* d) {
-    auto symbol = string_field(d, "_id");
-    auto start = number_field(d, "start_ms");
-    if (symbol && start) state.last_bars.emplace_back(*symbol, static_cast<std::int64_t>(*start));
+    auto symbol = required_string(d, "_id");
+    auto start = required_number(d, "start_ms");
+    state.last_bars.emplace_back(std::move(symbol), static_cast<std::int64_t>(start));
   });
   return state;
 }
@@ -412,13 +445,53 @@ std::vector<std::int64_t> MongoStore::commit(const ChangeSet& changes) {
 }
 
 StoreHealth MongoStore::health() {
-  Lease client(pool_.get());
+  std::unique_lock lock(health_mutex_);
+  if (health_pinging_) {
+    // Another caller is pinging: its answer is this one's too.
+    auto seen = health_pings_;
+    if (health_done_.wait_for(lock, std::chrono::milliseconds(4 * kHealthTimeoutMs),
+                              [&] { return health_pings_ != seen; }))
+      return health_last_;
+    return {false,
+            "no answer to a ping within " + std::to_string(4 * kHealthTimeoutMs / 1000) + " s"};
+  }
+  health_pinging_ = true;
+  lock.unlock();
+  StoreHealth h = ping();
+  lock.lock();
+  health_pinging_ = false;
+  ++health_pings_;
+  health_last_ = h;
+  health_done_.notify_all();
+  return h;
+}
+
+StoreHealth MongoStore::ping() {
   Doc ping, reply;
   BSON_APPEND_INT32(ping.get(), "ping", 1);
   bson_error_t error;
-  if (!mongoc_client_command_simple(client.get(), "admin", ping.get(), nullptr, reply.get(), &error))
+  if (!mongoc_client_command_simple(health_client_.get(), "admin", ping.get(), nullptr, reply.get(),
+                                    &error))
     return {false, message_of(error)};
   return {true, "ok"};
+}
+
+void MongoStore::probe_write() {
+  Lease client(pool_.get());
+  auto coll = client.collection(database_.c_str(), "qc_watcher");
+  Doc filter, update, opts;
+  BSON_APPEND_UTF8(filter.get(), "_id", "write_probe");
+  bson_t set;
+  BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  BSON_APPEND_DATE_TIME(&set, "written_at", now.count());
+  bson_append_document_end(update.get(), &set);
+  BSON_APPEND_BOOL(opts.get(), "upsert", true);
+  bson_error_t error;
+  if (!mongoc_collection_update_one(coll.get(), filter.get(), update.get(), opts.get(), nullptr,
+                                    &error))
+    throw StoreError("mongodb: write probe failed: " + message_of(error));
 }
 
 }  // namespace qc

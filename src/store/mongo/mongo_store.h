@@ -1,7 +1,19 @@
 // MongoDB adapter of the store port (SPEC §5 layout, database `quantcrunch`):
 // tickers, recommendations, open_positions, performance — the earlier
 // service's collections and field names — plus `qc_last_bars` (last bar
-// applied per symbol) and `qc_watcher` (change-stream resume state).
+// applied per symbol) and `qc_watcher` (server state documents by _id: the
+// watcher's resume state, "recommendations", and probe_write's heartbeat,
+// "write_probe").
+//
+// load() refuses what it cannot read: a cursor error, or a tickers,
+// open_positions, performance or qc_last_bars document with a required field
+// missing or of the wrong type, throws StoreError naming the collection and
+// the _id. Recommendation documents are the algorithm's input, validated as
+// SPEC §6.1 says: an invalid one is skipped with a warning naming its _id.
+//
+// health() pings on a client of its own (server selection, connect and
+// socket timeouts of at most 2 s), never waiting for the pool; concurrent
+// callers share one ping.
 //
 // Exactly once (SPEC §6.3):
 //  - on a replica set or sharded cluster (Atlas) every ChangeSet is one
@@ -15,6 +27,8 @@
 //    closed as closed.
 #pragma once
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -34,7 +48,9 @@ class MongoStore final : public Store {
   StoredState load() override;
   std::vector<std::int64_t> commit(const ChangeSet& changes) override;
   StoreHealth health() override;
-  void probe_write() override {}  // TEMPORARY until the store branch lands
+  // Upserts {_id: "write_probe", written_at: <now>} in qc_watcher through the
+  // pool, as commits write.
+  void probe_write() override;
 
   bool transactions() const { return transactions_; }
   bool change_streams() const { return transactions_; }  // both need a replica set
@@ -47,11 +63,21 @@ class MongoStore final : public Store {
                      const ChangeSet& changes, std::vector<std::int64_t>& seqs,
                      bson_t** reply, bson_error_t* error);
 
+  StoreHealth ping();
+
   std::string database_;
   std::string location_;
   mongo::Uri uri_;
   mongo::Pool pool_;
   bool transactions_ = false;
+
+  mongo::Uri health_uri_;
+  mongo::Client health_client_;  // used by the one health() that pings
+  std::mutex health_mutex_;
+  std::condition_variable health_done_;
+  bool health_pinging_ = false;
+  std::uint64_t health_pings_ = 0;  // completed pings
+  StoreHealth health_last_;
 };
 
 }  // namespace qc

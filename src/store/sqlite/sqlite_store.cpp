@@ -2,12 +2,16 @@
 // Invariants: a position row is in at most one of open_positions /
 // closed_positions at the end of every transaction; closed_positions rows are
 // never deleted; performance.realized_pnl equals the sum of its month's pnl.
+// Every sqlite3_step result is checked: a query ends at SQLITE_DONE only, so
+// a damaged page is an error, never the end of a table.
 #include "store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <string_view>
 
 #include "core/performance_book.h"
 
@@ -63,27 +67,60 @@ CREATE TABLE IF NOT EXISTS performance (
 CREATE TABLE IF NOT EXISTS last_bars (
   symbol TEXT PRIMARY KEY,
   start_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS write_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  written_at REAL NOT NULL);
 )SQL";
+
+constexpr const char* kDamagedAdvice =
+    "the server does not start on a damaged database: restore the file from a backup";
 
 }  // namespace
 
+// Members are destroyed in reverse order: statements first, then the reader,
+// then the writer, which (being last) checkpoints and removes the WAL.
 struct SqliteStore::Db {
-  std::unique_ptr<sqlite3, ConnectionDeleter> conn;
-  StatementPtr insert_document, insert_open, delete_open, insert_closed, upsert_last_bar,
-      month_sum, upsert_month;
+  std::unique_ptr<sqlite3, ConnectionDeleter> conn;    // the writer
+  std::unique_ptr<sqlite3, ConnectionDeleter> reader;  // read-only, health() only
+  StatementPtr insert_document, insert_open, delete_open, insert_closed, upsert_last_bar, month_sum,
+      upsert_month, upsert_probe;
+  StatementPtr health_query;  // on `reader`
 };
 
 namespace {
 
+// A failed statement of a write (the ledger logs each failed commit).
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
   throw StoreError("sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
-StatementPtr prepare(sqlite3* db, const char* sql) {
+// An error of opening or reading the file: names it, and says what to do when
+// SQLite found it damaged.
+[[noreturn]] void fail(sqlite3* db, const std::filesystem::path& file, const std::string& what) {
+  std::string message =
+      "sqlite: " + file.string() + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+  int code = db ? (sqlite3_errcode(db) & 0xff) : SQLITE_NOMEM;
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+    message += std::string("; ") + kDamagedAdvice;
+  throw StoreError(message);
+}
+
+StatementPtr prepare(sqlite3* db, const std::filesystem::path& file, const char* sql) {
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
-    fail(db, std::string("prepare ") + sql);
+  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    fail(db, file, std::string("prepare ") + sql);
+  }
   return StatementPtr(s);
+}
+
+// Steps a read: true on a row, false at its end; anything else (a damaged
+// page, an I/O error) throws, naming the file and what was being read.
+bool next_row(sqlite3* db, sqlite3_stmt* s, const std::filesystem::path& file, const char* what) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db, file, std::string("reading ") + what);
 }
 
 // Resets a cached statement when leaving scope, whatever happened.
@@ -127,71 +164,169 @@ std::string column_text(sqlite3_stmt* s, int i) {
            : std::string();
 }
 
+// The columns of one row of `table`, checked against their declared types:
+// a value written by another tool in the wrong type (a text where a price
+// belongs) throws instead of reading as 0.
+class Row {
+ public:
+  Row(sqlite3_stmt* s, const std::filesystem::path& file, const char* table)
+      : s_(s), file_(file), table_(table) {}
+  std::string text(int i) const {
+    if (sqlite3_column_type(s_, i) != SQLITE_TEXT) wrong(i, "a text");
+    return column_text(s_, i);
+  }
+  double real(int i) const {
+    int t = sqlite3_column_type(s_, i);
+    if (t != SQLITE_FLOAT && t != SQLITE_INTEGER) wrong(i, "a number");
+    return sqlite3_column_double(s_, i);
+  }
+  std::int64_t integer(int i) const {
+    if (sqlite3_column_type(s_, i) != SQLITE_INTEGER) wrong(i, "an integer");
+    return sqlite3_column_int64(s_, i);
+  }
+
+ private:
+  [[noreturn]] void wrong(int i, const char* expected) const {
+    static const char* const kTypes[] = {"?", "an integer", "a real", "a text", "a blob", "null"};
+    int t = sqlite3_column_type(s_, i);
+    throw StoreError("sqlite: " + file_.string() + ": table " + table_ + ": column " +
+                     sqlite3_column_name(s_, i) + " holds " + kTypes[t >= 1 && t <= 5 ? t : 0] +
+                     " where " + expected + " belongs; the file was changed by another program");
+  }
+  sqlite3_stmt* s_;
+  const std::filesystem::path& file_;
+  const char* table_;
+};
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), db_(new Db) {
   std::error_code ec;
   if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path(), ec);
   if (ec) throw StoreError("sqlite: cannot create " + path_.parent_path().string() + ": " + ec.message());
+  // SQLite takes an empty file for a new database and would write a fresh
+  // schema into it; an empty file where a database should be is a lost one.
+  if (std::filesystem::is_regular_file(path_, ec) && std::filesystem::file_size(path_, ec) == 0 &&
+      !ec)
+    throw StoreError("sqlite: " + path_.string() +
+                     " exists but is empty (0 bytes): it is not a database, and the server does "
+                     "not take it for a new one. To start with an empty database, delete it; to "
+                     "keep your data, restore it from a backup");
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path_.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            nullptr);
   db_->conn.reset(raw);
-  if (rc != SQLITE_OK) fail(raw, "open " + path_.string());
+  if (rc != SQLITE_OK) fail(raw, path_, "cannot open");
   sqlite3_busy_timeout(raw, 5000);
-  exec("PRAGMA journal_mode=WAL");
+  // Before anything writes to it.
+  quick_check();
+  {
+    auto mode = prepare(raw, path_, "PRAGMA journal_mode=WAL");
+    if (!next_row(raw, mode.get(), path_, "journal mode") || column_text(mode.get(), 0) != "wal")
+      throw StoreError("sqlite: " + path_.string() + ": cannot use the WAL journal mode");
+  }
   exec("PRAGMA synchronous=FULL");
   exec("PRAGMA foreign_keys=ON");
   migrate();
   sqlite3* db = db_->conn.get();
   db_->insert_document = prepare(
-      db, "INSERT OR IGNORE INTO recommendations (us_date, sg_date, document) VALUES (?1, ?2, ?3)");
+      db, path_,
+      "INSERT OR IGNORE INTO recommendations (us_date, sg_date, document) VALUES (?1, ?2, ?3)");
   db_->insert_open = prepare(
-      db,
+      db, path_,
       "INSERT OR IGNORE INTO open_positions (symbol, open_timestamp, target_price, entry_price, "
       "stop_loss, expected_profit) SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM "
       "closed_positions WHERE symbol = ?1 AND open_timestamp = ?2)");
   db_->delete_open =
-      prepare(db, "DELETE FROM open_positions WHERE symbol = ?1 AND open_timestamp = ?2");
+      prepare(db, path_, "DELETE FROM open_positions WHERE symbol = ?1 AND open_timestamp = ?2");
   db_->insert_closed = prepare(
-      db,
+      db, path_,
       "INSERT OR IGNORE INTO closed_positions (symbol, open_timestamp, target_price, entry_price, "
       "stop_loss, expected_profit, pnl, notes, close_timestamp, exit_price, month) VALUES (?1, ?2, "
       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   db_->upsert_last_bar = prepare(
-      db,
+      db, path_,
       "INSERT INTO last_bars (symbol, start_ms) VALUES (?1, ?2) ON CONFLICT(symbol) DO UPDATE SET "
       "start_ms = max(start_ms, excluded.start_ms)");
   db_->month_sum = prepare(
-      db,
+      db, path_,
       "SELECT pnl FROM closed_positions WHERE month = ?1 ORDER BY close_timestamp, open_timestamp, "
       "symbol");
   db_->upsert_month = prepare(
-      db,
+      db, path_,
       "INSERT INTO performance (month, realized_pnl) VALUES (?1, ?2) ON CONFLICT(month) DO UPDATE "
       "SET realized_pnl = excluded.realized_pnl");
+  db_->upsert_probe = prepare(
+      db, path_,
+      "INSERT INTO write_probe (id, written_at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET "
+      "written_at = excluded.written_at");
+
+  sqlite3* reader = nullptr;
+  rc = sqlite3_open_v2(path_.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+                       nullptr);
+  db_->reader.reset(reader);
+  if (rc != SQLITE_OK) fail(reader, path_, "cannot open a read-only connection");
+  // Bounded: a WAL reader waits only while another connection recovers the WAL.
+  sqlite3_busy_timeout(reader, 1000);
+  db_->health_query = prepare(reader, path_, "SELECT count(*) FROM schema_version");
 }
 
 SqliteStore::~SqliteStore() = default;
 
-void SqliteStore::exec(const char* sql) {
+void SqliteStore::exec(const char* sql, const char* what) {
   char* err = nullptr;
   if (sqlite3_exec(db_->conn.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw StoreError(std::string("sqlite: ") + msg);
+    std::string_view statement(what ? what : sql);
+    statement = statement.substr(0, statement.find('\n'));
+    throw StoreError("sqlite: " + path_.string() + ": " + std::string(statement) + ": " + msg);
   }
+}
+
+// PRAGMA quick_check reads every page and checks the b-trees (not the
+// indexes' contents against their tables: that is integrity_check, which is
+// slower); its answer is exactly one row, "ok", on a sound file.
+void SqliteStore::quick_check() {
+  sqlite3* db = db_->conn.get();
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &raw, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    fail(db, path_, "cannot be read");
+  }
+  StatementPtr check(raw);
+  std::vector<std::string> problems;
+  int rc;
+  while ((rc = sqlite3_step(check.get())) == SQLITE_ROW)
+    problems.push_back(column_text(check.get(), 0));
+  if (rc != SQLITE_DONE) {
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) fail(db, path_, "cannot be read");
+    problems = {sqlite3_errmsg(db)};  // a page too damaged for the check to go on
+  }
+  if (problems.size() == 1 && problems[0] == "ok") return;
+  std::string first = problems.empty() ? "no answer" : one_line(problems[0]);
+  std::string more =
+      problems.size() > 1 ? " and " + std::to_string(problems.size() - 1) + " more problems" : "";
+  throw StoreError("sqlite: " + path_.string() + " is damaged (integrity check: " + first + more +
+                   "); " + kDamagedAdvice);
 }
 
 void SqliteStore::migrate() {
   exec("BEGIN IMMEDIATE");
   try {
-    exec(kSchema);
+    exec(kSchema, "creating the tables");
     sqlite3* db = db_->conn.get();
-    auto get = prepare(db, "SELECT max(version) FROM schema_version");
-    int version = 0;
-    if (sqlite3_step(get.get()) == SQLITE_ROW) version = sqlite3_column_int(get.get(), 0);
+    auto get = prepare(db, path_, "SELECT max(version) FROM schema_version");
+    if (!next_row(db, get.get(), path_, "schema_version"))
+      throw StoreError("sqlite: " + path_.string() + ": no answer reading schema_version");
+    int version = sqlite3_column_int(get.get(), 0);
     if (version > kSchemaVersion)
       throw StoreError("sqlite: " + path_.string() + " has schema version " +
                        std::to_string(version) + ", newer than this server's " +
@@ -201,10 +336,12 @@ void SqliteStore::migrate() {
       exec(("INSERT INTO schema_version (version) VALUES (" + std::to_string(kSchemaVersion) + ")")
                .c_str());
     }
-    auto count = prepare(db, "SELECT count(*) FROM tickers");
-    sqlite3_step(count.get());
-    if (sqlite3_column_int(count.get(), 0) == 0) {
-      auto ins = prepare(db, "INSERT INTO tickers (symbol, exchange, name) VALUES (?1, ?2, ?3)");
+    auto count = prepare(db, path_, "SELECT count(*) FROM tickers");
+    if (!next_row(db, count.get(), path_, "tickers"))
+      throw StoreError("sqlite: " + path_.string() + ": no answer counting tickers");
+    if (sqlite3_column_int64(count.get(), 0) == 0) {
+      auto ins =
+          prepare(db, path_, "INSERT INTO tickers (symbol, exchange, name) VALUES (?1, ?2, ?3)");
       for (const auto& t : default_tickers()) {
         Use u(db, ins.get());
         u.text(1, t.symbol).text(2, t.exchange).text(3, t.name).step();
@@ -221,62 +358,77 @@ StoredState SqliteStore::load() {
   std::lock_guard lock(mutex_);
   sqlite3* db = db_->conn.get();
   StoredState state;
-  {
-    auto s = prepare(db, "SELECT symbol, exchange, name FROM tickers ORDER BY seq");
-    while (sqlite3_step(s.get()) == SQLITE_ROW)
-      state.tickers.push_back(
-          {column_text(s.get(), 0), column_text(s.get(), 1), column_text(s.get(), 2)});
-  }
-  {
-    auto s = prepare(db, "SELECT seq, document FROM recommendations ORDER BY seq");
-    while (sqlite3_step(s.get()) == SQLITE_ROW) {
-      auto parsed = parse_recommendation_document(column_text(s.get(), 1));
-      if (!parsed.problems.empty())
-        throw StoreError("sqlite: recommendation " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
-                         " is unreadable: " + describe(parsed.problems.front()));
-      state.documents.push_back({sqlite3_column_int64(s.get(), 0), std::move(parsed.document)});
+  // One read transaction: the tables are read as of one instant.
+  exec("BEGIN");
+  try {
+    {
+      auto s = prepare(db, path_, "SELECT symbol, exchange, name FROM tickers ORDER BY seq");
+      Row r(s.get(), path_, "tickers");
+      while (next_row(db, s.get(), path_, "tickers"))
+        state.tickers.push_back({r.text(0), r.text(1), r.text(2)});
     }
-  }
-  {
-    auto s = prepare(db,
-                     "SELECT symbol, open_timestamp, target_price, entry_price, stop_loss, "
-                     "expected_profit FROM open_positions ORDER BY open_timestamp, symbol");
-    while (sqlite3_step(s.get()) == SQLITE_ROW) {
-      OpenPosition p;
-      p.symbol = column_text(s.get(), 0);
-      p.open_timestamp = sqlite3_column_int64(s.get(), 1);
-      p.target_price = sqlite3_column_double(s.get(), 2);
-      p.entry_price = sqlite3_column_double(s.get(), 3);
-      p.stop_loss = sqlite3_column_double(s.get(), 4);
-      p.expected_profit = sqlite3_column_double(s.get(), 5);
-      state.open_positions.push_back(std::move(p));
+    {
+      auto s = prepare(db, path_, "SELECT seq, document FROM recommendations ORDER BY seq");
+      Row r(s.get(), path_, "recommendations");
+      while (next_row(db, s.get(), path_, "recommendations")) {
+        auto seq = r.integer(0);
+        auto parsed = parse_recommendation_document(r.text(1));
+        if (!parsed.problems.empty())
+          throw StoreError("sqlite: " + path_.string() + ": recommendation " + std::to_string(seq) +
+                           " is unreadable: " + describe(parsed.problems.front()));
+        state.documents.push_back({seq, std::move(parsed.document)});
+      }
     }
-  }
-  {
-    auto s = prepare(db,
-                     "SELECT symbol, open_timestamp, target_price, entry_price, stop_loss, "
-                     "expected_profit, pnl, notes, close_timestamp, exit_price FROM "
-                     "closed_positions ORDER BY close_timestamp, open_timestamp, symbol");
-    while (sqlite3_step(s.get()) == SQLITE_ROW) {
-      ClosedPosition c;
-      c.position.symbol = column_text(s.get(), 0);
-      c.position.open_timestamp = sqlite3_column_int64(s.get(), 1);
-      c.position.target_price = sqlite3_column_double(s.get(), 2);
-      c.position.entry_price = sqlite3_column_double(s.get(), 3);
-      c.position.stop_loss = sqlite3_column_double(s.get(), 4);
-      c.position.expected_profit = sqlite3_column_double(s.get(), 5);
-      c.pnl = sqlite3_column_double(s.get(), 6);
-      if (!parse_close_notes(column_text(s.get(), 7), c.reason))
-        throw StoreError("sqlite: closed position " + c.position.symbol + " has unknown notes");
-      c.close_timestamp = sqlite3_column_double(s.get(), 8);
-      c.exit_price = sqlite3_column_double(s.get(), 9);
-      state.closed_positions.push_back(std::move(c));
+    {
+      auto s = prepare(db, path_,
+                       "SELECT symbol, open_timestamp, target_price, entry_price, stop_loss, "
+                       "expected_profit FROM open_positions ORDER BY open_timestamp, symbol");
+      Row r(s.get(), path_, "open_positions");
+      while (next_row(db, s.get(), path_, "open_positions")) {
+        OpenPosition p;
+        p.symbol = r.text(0);
+        p.open_timestamp = r.integer(1);
+        p.target_price = r.real(2);
+        p.entry_price = r.real(3);
+        p.stop_loss = r.real(4);
+        p.expected_profit = r.real(5);
+        state.open_positions.push_back(std::move(p));
+      }
     }
-  }
-  {
-    auto s = prepare(db, "SELECT symbol, start_ms FROM last_bars ORDER BY symbol");
-    while (sqlite3_step(s.get()) == SQLITE_ROW)
-      state.last_bars.emplace_back(column_text(s.get(), 0), sqlite3_column_int64(s.get(), 1));
+    {
+      auto s = prepare(db, path_,
+                       "SELECT symbol, open_timestamp, target_price, entry_price, stop_loss, "
+                       "expected_profit, pnl, notes, close_timestamp, exit_price FROM "
+                       "closed_positions ORDER BY close_timestamp, open_timestamp, symbol");
+      Row r(s.get(), path_, "closed_positions");
+      while (next_row(db, s.get(), path_, "closed_positions")) {
+        ClosedPosition c;
+        c.position.symbol = r.text(0);
+        c.position.open_timestamp = r.integer(1);
+        c.position.target_price = r.real(2);
+        c.position.entry_price = r.real(3);
+        c.position.stop_loss = r.real(4);
+        c.position.expected_profit = r.real(5);
+        c.pnl = r.real(6);
+        if (!parse_close_notes(r.text(7), c.reason))
+          throw StoreError("sqlite: " + path_.string() + ": closed position " + c.position.symbol +
+                           " opened " + std::to_string(c.position.open_timestamp) +
+                           " has unknown notes \"" + r.text(7) + "\"");
+        c.close_timestamp = r.real(8);
+        c.exit_price = r.real(9);
+        state.closed_positions.push_back(std::move(c));
+      }
+    }
+    {
+      auto s = prepare(db, path_, "SELECT symbol, start_ms FROM last_bars ORDER BY symbol");
+      Row r(s.get(), path_, "last_bars");
+      while (next_row(db, s.get(), path_, "last_bars"))
+        state.last_bars.emplace_back(r.text(0), r.integer(1));
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
   return state;
 }
@@ -336,11 +488,31 @@ std::vector<std::int64_t> SqliteStore::commit(const ChangeSet& changes) {
 }
 
 StoreHealth SqliteStore::health() {
+  std::lock_guard lock(health_mutex_);
+  sqlite3* db = db_->reader.get();
+  sqlite3_stmt* s = db_->health_query.get();
+  int rc = sqlite3_step(s);
+  StoreHealth h{true, "ok"};
+  // sqlite3_errmsg names no path ("database disk image is malformed", ...).
+  if (rc != SQLITE_ROW) h = {false, std::string("cannot read the database: ") + sqlite3_errmsg(db)};
+  sqlite3_reset(s);
+  return h;
+}
+
+void SqliteStore::probe_write() {
   std::lock_guard lock(mutex_);
   sqlite3* db = db_->conn.get();
-  auto s = prepare(db, "SELECT count(*) FROM schema_version");
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return {false, sqlite3_errmsg(db)};
-  return {true, "ok"};
+  sqlite3_stmt* s = db_->upsert_probe.get();
+  auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+  sqlite3_bind_double(s, 1, now.count());
+  // One statement in autocommit mode: its own transaction, committed (WAL
+  // append and fsync) before the step returns.
+  int rc = sqlite3_step(s);
+  std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db);
+  sqlite3_reset(s);
+  if (rc == SQLITE_DONE) return;
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  throw StoreError("sqlite: write probe failed: " + error);
 }
 
 }  // namespace qc
