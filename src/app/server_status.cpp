@@ -71,14 +71,22 @@ std::pair<bool, std::string> ServerStatus::readiness() const {
   auto write = parts_.ledger.write_health();
   auto c = parts_.ledger.counters();
   bool ready = readable && write.ok;
+  // /readyz is public: store errors may name the database file, which the
+  // startup log shows and this body does not.
+  auto without_location = [this](std::string text) {
+    std::string location = parts_.store.location();
+    for (std::size_t pos; !location.empty() && (pos = text.find(location)) != std::string::npos;)
+      text.replace(pos, location.size(), "the database");
+    return text;
+  };
 
   std::string body;
   JsonWriter w(body);
   w.begin_object().key("status").value(ready ? "ready" : "unavailable");
   w.key("database").begin_object().key("kind").value(parts_.store.kind()).key("ok").value(ready);
   w.key("readable").value(readable).key("writable").value(write.ok);
-  if (!readable) w.key("detail").value(read_detail);
-  else if (!write.ok) w.key("detail").value(write.reason);
+  if (!readable) w.key("detail").value(without_location(read_detail));
+  else if (!write.ok) w.key("detail").value(without_location(write.reason));
   w.key("last_write_ok").value(write.last_success);
   w.key("checked_ms_ago").value(probe_age_ms);
   w.key("commit_failures").value(static_cast<std::int64_t>(c.commit_failures)).end_object();
