@@ -127,12 +127,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return fail(ec);
     busy_ = true;
-    const auto& h = header_->get();
-    request_ = HttpRequest(HttpRequestHeader(h));
+    auto& h = header_->get();
     keep_alive_ = h.keep_alive() && !shared_->draining;
     version_ = h.version();
     const bool has_body = h.has_content_length() ? header_->content_length().value_or(0) > 0 : h.chunked();
+    // The request as far as it is known, for answers that end here (CORS
+    // headers depend on its Origin; HEAD on its method).
+    auto known_so_far = [&] { request_ = HttpRequest(HttpRequestHeader(h)); };
     auto refuse = [&](unsigned status, std::string_view why) {
+      known_so_far();
       shared_->refused(status);
       keep_alive_ = false;  // the server's own refusals end the connection
       send(json_error(status, why));
@@ -143,11 +146,13 @@ class Session : public std::enable_shared_from_this<Session> {
       return refuse(400, "an HTTP/1.1 request must carry a Host header");
     if (options().admit) {
       if (auto answer = options().admit(h)) {
+        known_so_far();
         if (has_body) keep_alive_ = false;  // its body is never read
         return send(std::move(*answer));
       }
     }
     if (!has_body) {
+      request_ = HttpRequest(std::move(h.base()));
       stream_.expires_never();
       return dispatch();
     }
@@ -162,6 +167,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return refuse(503, "the server is busy receiving other requests; nothing was stored, try again shortly");
     }
     reserved_ = announced;
+    known_so_far();  // for an answer to a body that fails to arrive
     body_.emplace(std::move(*header_));
     header_.reset();
     body_->body_limit(options().body_limit);
