@@ -145,13 +145,118 @@ TEST(RedisUrl, RejectsInvalidUrlsClearly) {
   }
 }
 
-TEST(RedisUrl, RefusesTlsWithAnExplanation) {
+TEST(RedisUrl, RedissIsTlsWithVerificationByDefault) {
+  auto ep = qc::parse_redis_url("rediss://:tls-secret@ec2-9-9-9-9.compute-1.amazonaws.com:6380");
+  EXPECT_TRUE(ep.tls);
+  EXPECT_TRUE(ep.tls_verify);
+  EXPECT_EQ(ep.tls_ca_file, "");
+  EXPECT_EQ(ep.host, "ec2-9-9-9-9.compute-1.amazonaws.com");
+  EXPECT_EQ(ep.port, 6380);
+  EXPECT_EQ(ep.password, "tls-secret");
+  EXPECT_EQ(ep.redacted(), "rediss://:***@ec2-9-9-9-9.compute-1.amazonaws.com:6380");
+  EXPECT_EQ(ep.transport(), "tls");
+  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified)");
+  EXPECT_EQ(ep.transport_description(false), "TLS (certificate verification required)");
+  EXPECT_EQ(qc::parse_redis_url("REDISS://h:1/3").redacted(), "rediss://h:1/3");
+
+  auto plain = qc::parse_redis_url("redis://h:1");
+  EXPECT_FALSE(plain.tls);
+  EXPECT_EQ(plain.transport(), "tcp");
+  EXPECT_EQ(plain.transport_description(true), "plain TCP");
+}
+
+TEST(RedisUrl, SslCertReqsNoneTurnsVerificationOffInAnyCase) {
+  for (const char* value : {"none", "NONE", "CERT_NONE", "cert_none", "Cert_None"}) {
+    auto ep = qc::parse_redis_url(std::string("rediss://:pw@h:6380?ssl_cert_reqs=") + value);
+    EXPECT_FALSE(ep.tls_verify) << value;
+    EXPECT_EQ(ep.transport(), "tls-unverified") << value;
+    EXPECT_EQ(
+        ep.transport_description(true).rfind("TLS (certificate NOT verified: ssl_cert_reqs=", 0),
+        0u)
+        << value;
+  }
+  EXPECT_EQ(qc::parse_redis_url("rediss://h?ssl_cert_reqs=CERT_NONE").transport_description(true),
+            "TLS (certificate NOT verified: ssl_cert_reqs=cert_none)");
+  for (const char* value : {"required", "CERT_REQUIRED"})
+    EXPECT_TRUE(qc::parse_redis_url(std::string("rediss://h?ssl_cert_reqs=") + value).tls_verify);
+}
+
+TEST(RedisUrl, SslCaCertsNamesTheCaFile) {
+  auto ep = qc::parse_redis_url("rediss://h:6380/2?ssl_ca_certs=%2Fetc%2Fmy%20ca.pem");
+  EXPECT_EQ(ep.tls_ca_file, "/etc/my ca.pem");
+  EXPECT_EQ(ep.db, 2);
+  EXPECT_TRUE(ep.tls_verify);
+  EXPECT_EQ(ep.transport_description(true),
+            "TLS (certificate verified against the CA file /etc/my ca.pem)");
+  auto both = qc::parse_redis_url("rediss://h?ssl_ca_certs=/ca.pem&ssl_cert_reqs=required");
+  EXPECT_EQ(both.tls_ca_file, "/ca.pem");
+  EXPECT_TRUE(both.tls_verify);
+  EXPECT_EQ(qc::parse_redis_url("rediss://h:1?").port, 1);  // an empty query is no query
+}
+
+TEST(RedisUrl, RefusesOtherQueryParametersClearly) {
+  struct Case {
+    const char* url;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"rediss://h?ssl_cert_reqs=optional", "ssl_cert_reqs must be none"},
+      {"rediss://h?ssl_cert_reqs=", "ssl_cert_reqs must be none"},
+      {"rediss://h?ssl_cert_reqs=none&ssl_cert_reqs=none", "given twice"},
+      {"rediss://h?ssl_ca_certs=", "ssl_ca_certs needs the path"},
+      {"rediss://h?ssl_ca_certs=%zz", "%-escape"},
+      {"rediss://h?db=2", "unsupported query parameter 'db'"},
+      {"rediss://h?ssl_check_hostname=false", "unsupported query parameter 'ssl_check_hostname'"},
+      {"rediss://h?ssl_cert_reqs=none#x", "fragments"},
+      {"redis://h?ssl_cert_reqs=none", "rediss:// only"},
+  };
+  for (const auto& c : cases) {
+    std::string message = error_of([&] { qc::parse_redis_url(c.url); });
+    EXPECT_NE(message, "") << c.url << " was accepted";
+    EXPECT_NE(message.find(c.says), std::string::npos) << c.url << " -> " << message;
+  }
+}
+
+TEST(RedisUrl, TlsSettingsApplyToRedissUrlsOnly) {
+  qc::RedisTlsSettings off;
+  off.verify = false;
+  off.ca_file = "/ca.pem";
+  auto ep = *qc::redis_endpoint_from("rediss://h:6380", "", off);
+  EXPECT_FALSE(ep.tls_verify);
+  EXPECT_EQ(ep.tls_ca_file, "/ca.pem");
+  EXPECT_EQ(ep.transport_description(true),
+            "TLS (certificate NOT verified: QC_REDIS_TLS_VERIFY=0)");
+
+  auto plain = *qc::redis_endpoint_from("redis://h:6379", "", off);
+  EXPECT_FALSE(plain.tls);
+  EXPECT_TRUE(plain.tls_verify);
+  EXPECT_EQ(plain.tls_ca_file, "");
+  EXPECT_FALSE(qc::redis_endpoint_from("", "h", off)->tls);
+
+  // Agreeing settings are fine.
+  qc::RedisTlsSettings on;
+  on.verify = true;
+  on.ca_file = "/ca.pem";
+  auto same =
+      *qc::redis_endpoint_from("rediss://h?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem", "", on);
+  EXPECT_TRUE(same.tls_verify);
+  EXPECT_EQ(same.tls_ca_file, "/ca.pem");
+}
+
+TEST(RedisUrl, TlsSettingsThatContradictTheUrlAreRefused) {
+  qc::RedisTlsSettings on;
+  on.verify = true;
   std::string message =
-      error_of([] { qc::parse_redis_url("rediss://:tls-secret@ec2-9-9-9-9.amazonaws.com:6380"); });
-  EXPECT_NE(message.find("rediss://"), std::string::npos) << message;
-  EXPECT_NE(message.find("TLS"), std::string::npos) << message;
-  EXPECT_NE(message.find("hiredis 0.14"), std::string::npos) << message;
-  EXPECT_EQ(message.find("tls-secret"), std::string::npos) << message;
+      error_of([&] { qc::redis_endpoint_from("rediss://:pw@h?ssl_cert_reqs=none", "", on); });
+  EXPECT_NE(message.find("ssl_cert_reqs=none"), std::string::npos) << message;
+  EXPECT_NE(message.find("QC_REDIS_TLS_VERIFY=1"), std::string::npos) << message;
+
+  qc::RedisTlsSettings other_ca;
+  other_ca.ca_file = "/b.pem";
+  message =
+      error_of([&] { qc::redis_endpoint_from("rediss://h?ssl_ca_certs=/a.pem", "", other_ca); });
+  EXPECT_NE(message.find("/a.pem"), std::string::npos) << message;
+  EXPECT_NE(message.find("QC_REDIS_TLS_CA_FILE=/b.pem"), std::string::npos) << message;
 }
 
 TEST(RedisUrl, PasswordNeverInRedactedFormOrErrors) {
@@ -161,9 +266,14 @@ TEST(RedisUrl, PasswordNeverInRedactedFormOrErrors) {
             "redis://h:***@db.example.com:6379");
   EXPECT_EQ(qc::parse_redis_url("redis://db.example.com").redacted(),
             "redis://db.example.com:6379");
-  for (const char* bad : {"redis://:hunter2@db.example.com:port", "redis://:hunter2@",
-                          "redis://:hunter2@h/x", "redis://:hunt@er2@h:0", "hunter2@host",
-                          "redis://:hunter2%@h", "redis://hunter2@h", "ftp://:hunter2@h"}) {
+  EXPECT_EQ(
+      qc::parse_redis_url("rediss://:hunter2@db.example.com:6380?ssl_cert_reqs=none").redacted(),
+      "rediss://:***@db.example.com:6380");
+  for (const char* bad :
+       {"redis://:hunter2@db.example.com:port", "redis://:hunter2@", "redis://:hunter2@h/x",
+        "redis://:hunt@er2@h:0", "hunter2@host", "redis://:hunter2%@h", "redis://hunter2@h",
+        "ftp://:hunter2@h", "rediss://:hunter2@h?ssl_cert_reqs=maybe", "rediss://:hunter2@h?x=1",
+        "redis://:hunter2@h?ssl_cert_reqs=none"}) {
     std::string message = error_of([&] { qc::parse_redis_url(bad); });
     EXPECT_NE(message, "") << bad;
     EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
