@@ -162,6 +162,9 @@ class RedisTlsTest : public ::testing::Test {
   void SetUp() override {
     if (::access(kRedisServer, X_OK) != 0)
       GTEST_SKIP() << kRedisServer << " is missing: install the Debian package redis-server";
+    if (::access("/usr/bin/openssl", X_OK) != 0)
+      GTEST_SKIP() << "/usr/bin/openssl is missing (tls_certs.py makes the test certificates "
+                   << "with it): install the Debian package openssl";
     ASSERT_TRUE(Certificates::get().ok()) << Certificates::get().error();
     qc::log::Options o;
     o.repeat_window = std::chrono::milliseconds(0);
