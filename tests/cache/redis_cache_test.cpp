@@ -155,8 +155,9 @@ TEST(RedisUrl, RedissIsTlsWithVerificationByDefault) {
   EXPECT_EQ(ep.password, "tls-secret");
   EXPECT_EQ(ep.redacted(), "rediss://:***@ec2-9-9-9-9.compute-1.amazonaws.com:6380");
   EXPECT_EQ(ep.transport(), "tls");
-  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified)");
-  EXPECT_EQ(ep.transport_description(false), "TLS (certificate verification required)");
+  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified against the system CAs)");
+  EXPECT_EQ(ep.transport_description(false),
+            "TLS (certificate must verify against the system CAs)");
   EXPECT_EQ(qc::parse_redis_url("REDISS://h:1/3").redacted(), "rediss://h:1/3");
 
   auto plain = qc::parse_redis_url("redis://h:1");
@@ -186,8 +187,7 @@ TEST(RedisUrl, SslCaCertsNamesTheCaFile) {
   EXPECT_EQ(ep.tls_ca_file, "/etc/my ca.pem");
   EXPECT_EQ(ep.db, 2);
   EXPECT_TRUE(ep.tls_verify);
-  EXPECT_EQ(ep.transport_description(true),
-            "TLS (certificate verified against the CA file /etc/my ca.pem)");
+  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified against /etc/my ca.pem)");
   auto both = qc::parse_redis_url("rediss://h?ssl_ca_certs=/ca.pem&ssl_cert_reqs=required");
   EXPECT_EQ(both.tls_ca_file, "/ca.pem");
   EXPECT_TRUE(both.tls_verify);

@@ -73,10 +73,8 @@ std::string RedisEndpoint::transport_description(bool connected) const {
   if (!tls_verify)
     return "TLS (certificate NOT verified: " +
            (tls_verify_source.empty() ? std::string("verification off") : tls_verify_source) + ")";
-  std::string out =
-      connected ? "TLS (certificate verified" : "TLS (certificate verification required";
-  if (!tls_ca_file.empty()) out += " against the CA file " + tls_ca_file;
-  return out + ")";
+  return std::string("TLS (certificate ") + (connected ? "verified" : "must verify") + " against " +
+         (tls_ca_file.empty() ? std::string("the system CAs") : tls_ca_file) + ")";
 }
 
 std::string RedisEndpoint::transport() const {

@@ -45,10 +45,11 @@ struct RedisEndpoint {
   // "redis://:***@host:port/db" (rediss:// for TLS): the password replaced,
   // db shown when not 0, no query.
   std::string redacted() const;
-  // How the connection is made, for the startup line: "plain TCP",
-  // "TLS (certificate verified)", "TLS (certificate NOT verified:
-  // ssl_cert_reqs=none)"... `connected` says whether a connection was made:
-  // without one, a verified mode says "certificate verification required".
+  // How the connection is made, for the startup line (worded as MongoDB's):
+  // "plain TCP", "TLS (certificate verified against the system CAs)",
+  // "TLS (certificate verified against /path/ca.pem)", "TLS (certificate NOT
+  // verified: ssl_cert_reqs=none)". `connected` says whether a connection
+  // was made: without one, "verified" reads "must verify".
   std::string transport_description(bool connected) const;
   // The same in one word, for /readyz: "tcp", "tls" or "tls-unverified".
   std::string transport() const;
