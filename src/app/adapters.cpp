@@ -40,19 +40,24 @@ std::string describe_store(const OpenedStore& s, const LedgerCounters& c) {
 OpenedCache open_cache(const ServeConfig& config) {
   OpenedCache out;
   try {
-    if (auto endpoint = redis_endpoint_from(config.redis_url, config.redis_host)) {
+    if (auto endpoint = redis_endpoint_from(config.redis_url, config.redis_host,
+                                            {config.redis_tls_verify, config.redis_tls_ca_file})) {
       auto redis = std::make_unique<RedisCache>(*endpoint);
       auto warm = redis->warm_start();
-      out.description = "cache: Redis at " + redis->location() + " (last run left: " + warm.summary() +
+      out.description = "cache: Redis at " + redis->location() + " over " +
+                        endpoint->transport_description(warm.reached) +
+                        " (last run left: " + warm.summary() +
                         "; the database stays the source of truth)";
+      if (!endpoint->tls && (config.redis_tls_verify || !config.redis_tls_ca_file.empty()))
+        out.description +=
+            "; QC_REDIS_TLS_VERIFY and QC_REDIS_TLS_CA_FILE apply to rediss:// URLs only";
       out.cache = std::move(redis);
       return out;
     }
   } catch (const RedisUrlError& e) {
-    if (config.redis_url.rfind("rediss://", 0) != 0) throw ConfigError(e.what());
-    // A TLS-only Redis (e.g. Heroku Key-Value Store) is a valid setting this
-    // build cannot use; the cache is not the source of truth, so run without it.
-    log::warn("startup", std::string("cache: ") + e.what() + "; using the in-process cache");
+    // The configuration has checked the URL; what is left is a CA file that
+    // holds no certificate. Never a silent fallback to the in-process cache.
+    throw ConfigError(e.what());
   }
   out.cache = std::make_unique<MemoryCache>();
   out.description = "cache: in-process memory";

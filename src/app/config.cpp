@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 
+#include "cache/redis/redis_connection.h"
 #include "cache/redis/redis_url.h"
 #include "log/redact.h"
 
@@ -221,18 +222,55 @@ std::vector<std::string> parse_cors_origins(const std::string& value) {
   return origins;
 }
 
-// REDIS_URL / REDIS_HOST, parsed as the cache adapter will parse them. A
-// rediss:// URL is kept: the server logs it and uses the in-process cache
-// (this build's hiredis has no TLS), so it is not a configuration error.
+// A file the server will read later: it must exist and be readable now.
+void check_readable_file(const std::string& name, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw ConfigError(name + " '" + path + "' does not exist");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(name + " '" + path + "' is not a file");
+  std::ifstream in(path);
+  if (!in) throw ConfigError(name + " '" + path + "' cannot be read (permissions?)");
+}
+
+// QC_REDIS_TLS_VERIFY: 0, 1, true or false (any case).
+bool parse_tls_verify(const std::string& value) {
+  const std::string v = lower(trim(value));
+  if (v == "1" || v == "true") return true;
+  if (v == "0" || v == "false") return false;
+  throw ConfigError(
+      "QC_REDIS_TLS_VERIFY must be 0 or false (accept a rediss:// server's certificate "
+      "without verifying it, e.g. Heroku's self-signed ones), or 1 or true (verify, the "
+      "default); got '" +
+      value + "'");
+}
+
+// REDIS_URL / REDIS_HOST with QC_REDIS_TLS_*, parsed as the cache adapter
+// will parse them (redis_endpoint_from), and the CA file it will load.
 void check_redis(ServeConfig& c) {
   c.redis_url = trim(c.redis_url);
   if (auto sep = c.redis_url.find("://"); sep != std::string::npos)
     c.redis_url = lower(c.redis_url.substr(0, sep)) + c.redis_url.substr(sep);
-  if (c.redis_url.rfind("rediss://", 0) == 0) return;
+  if (!c.redis_tls_ca_file.empty())
+    check_readable_file("QC_REDIS_TLS_CA_FILE", c.redis_tls_ca_file);
+  std::optional<RedisEndpoint> endpoint;
   try {
-    redis_endpoint_from(c.redis_url, c.redis_host);
+    endpoint =
+        redis_endpoint_from(c.redis_url, c.redis_host, {c.redis_tls_verify, c.redis_tls_ca_file});
   } catch (const RedisUrlError& e) {
     throw ConfigError(e.what());
+  }
+  if (!endpoint || !endpoint->tls || endpoint->tls_ca_file.empty()) return;
+  if (c.redis_tls_ca_file.empty())
+    check_readable_file("REDIS_URL ssl_ca_certs", endpoint->tls_ca_file);
+  // Loaded as the adapter will load it: a file without a PEM certificate is
+  // refused now, not at the first connection.
+  if (endpoint->tls_verify) {
+    try {
+      make_redis_tls_context(*endpoint);
+    } catch (const RedisUrlError& e) {
+      throw ConfigError(e.what());
+    }
   }
 }
 
@@ -314,9 +352,10 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
   app->footer(
       "Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),\n"
       "QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).\n"
-      "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, POLYGON_API_KEY,\n"
-      "POLYGON_API_URL, POLYGON_WS_URL, QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated\n"
-      "origins such as https://app.example, or * for any; default *) (see README).\n"
+      "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, QC_REDIS_TLS_VERIFY,\n"
+      "QC_REDIS_TLS_CA_FILE, POLYGON_API_KEY, POLYGON_API_URL, POLYGON_WS_URL,\n"
+      "QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated origins such as\n"
+      "https://app.example, or * for any; default *) (see README).\n"
       "Variables are read from the environment, then ./.env (environment wins);\n"
       "flags win over both.");
   return app;
@@ -458,6 +497,8 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("MONGO_ATLAS_URI")) c.mongo_uri = *v;
   if (auto v = var("REDIS_URL")) c.redis_url = *v;
   if (auto v = var("REDIS_HOST")) c.redis_host = *v;
+  if (auto v = var("QC_REDIS_TLS_VERIFY")) c.redis_tls_verify = parse_tls_verify(*v);
+  if (auto v = var("QC_REDIS_TLS_CA_FILE")) c.redis_tls_ca_file = trim(*v);
   if (auto v = var("POLYGON_API_KEY")) c.polygon_api_key = *v;
   if (auto v = var("POLYGON_API_URL")) c.polygon_api_url = *v;
   if (auto v = var("POLYGON_WS_URL")) c.polygon_ws_url = *v;

@@ -2,7 +2,7 @@
 // working directory (the environment wins), then command-line flags (flags
 // win). Bad values are ConfigErrors with a message naming the setting (the
 // flag or the variable the value came from); everything the server would
-// otherwise fail on later (bind address, Redis URL, CORS origins) is checked
+// otherwise fail on later (bind address, Redis URL and TLS files, CORS origins) is checked
 // here, so a bad value stops `quantcrunch` before anything starts.
 #pragma once
 #include <cstdint>
@@ -28,8 +28,15 @@ struct ServeConfig {
   std::uint16_t port = 5050;
   std::filesystem::path data_dir = "data";
   std::string mongo_uri;
-  std::string redis_url;  // trimmed, scheme in lowercase; rediss:// is kept (the server warns)
+  std::string redis_url;  // trimmed, scheme in lowercase (redis:// or rediss://)
   std::string redis_host;
+  // QC_REDIS_TLS_VERIFY (0, 1, true, false): whether a rediss:// server's
+  // certificate is verified; unset: as REDIS_URL says (ssl_cert_reqs), by
+  // default verified.
+  std::optional<bool> redis_tls_verify;
+  // QC_REDIS_TLS_CA_FILE: PEM file of the CAs a rediss:// server's
+  // certificate must chain to (instead of the system store); checked readable.
+  std::string redis_tls_ca_file;
   std::string polygon_api_key;
   std::string polygon_api_url = "https://api.massive.com";
   std::string polygon_ws_url = "wss://socket.massive.com/stocks";

@@ -90,7 +90,11 @@ std::pair<bool, std::string> ServerStatus::readiness() const {
   w.key("last_write_ok").value(write.last_success);
   w.key("checked_ms_ago").value(probe_age_ms);
   w.key("commit_failures").value(static_cast<std::int64_t>(c.commit_failures)).end_object();
-  w.key("cache").begin_object().key("kind").value(parts_.cache.kind()).key("ok").value(parts_.cache.healthy()).end_object();
+  const bool cache_ok = parts_.cache.healthy();
+  w.key("cache").begin_object().key("kind").value(parts_.cache.kind()).key("ok").value(cache_ok);
+  if (auto transport = parts_.cache.transport(); !transport.empty()) w.key("transport").value(transport);
+  if (auto detail = cache_ok ? std::string() : parts_.cache.detail(); !detail.empty()) w.key("detail").value(detail);
+  w.end_object();
   w.key("feed").begin_object().key("kind").value(parts_.feed.kind()).key("simulated").value(parts_.feed.simulated());
   parts_.feed.write_status(w);
   w.key("bars_applied").value(static_cast<std::int64_t>(c.bars_applied))

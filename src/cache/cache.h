@@ -25,6 +25,12 @@ class Cache {
   virtual std::optional<std::string> get(const std::string& key) = 0;
   virtual std::optional<std::vector<std::string>> get_list(const std::string& key) = 0;
   virtual bool healthy() = 0;
+  // How the cache is reached, for /readyz: "" in-process; "tcp", "tls" or
+  // "tls-unverified" for a network cache.
+  virtual std::string transport() const { return {}; }
+  // Why healthy() is false, for /readyz ("" when healthy or unknown); no
+  // secrets, no host names. Must not wait for the cache.
+  virtual std::string detail() { return {}; }
 };
 
 }  // namespace qc

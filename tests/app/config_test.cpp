@@ -406,16 +406,80 @@ TEST(ServeConfig, MalformedRedisHostIsRefused) {
   EXPECT_EQ(c.redis_url, "redis://r:6379");
 }
 
-TEST(ServeConfig, RedissUrlIsAcceptedForTheServerToWarnAbout) {
-  // No TLS in this build's hiredis: the server logs a warning and uses the
-  // in-process cache; configuration does not refuse it.
-  for (std::string url : {"rediss://:pw@host:6380", "rediss://:pw@host:bad-port", "rediss://host"})
+TEST(ServeConfig, RedissUrlIsParsedLikeRedis) {
+  for (std::string url :
+       {"rediss://:pw@host:6380", "rediss://host", "rediss://h:1/2?ssl_cert_reqs=none",
+        "rediss://:pw@h:6380?ssl_cert_reqs=CERT_NONE"})
     EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", url}, {"REDIS_HOST", "ho st"}}, {}).redis_url,
               url);
   // Written in the form the server recognizes: trimmed, scheme in lowercase.
   EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", " REDISS://:pw@host:6380 "}}, {}).redis_url,
             "rediss://:pw@host:6380");
   EXPECT_EQ(qc::parse_serve_config({{"REDIS_URL", "Redis://h:1"}}, {}).redis_url, "redis://h:1");
+}
+
+TEST(ServeConfig, MalformedRedissUrlIsRefusedWithoutThePassword) {
+  const std::string password = "Sup3rS3cret";
+  for (std::string bad : {"rediss://:" + password + "@host:bad-port",
+                          "rediss://:" + password + "@host?ssl_cert_reqs=maybe",
+                          "rediss://:" + password + "@host?verify=0"}) {
+    auto e = serve_error({{"REDIS_URL", bad}}, {});
+    EXPECT_EQ(e.rfind("REDIS_URL", 0), 0u) << e;
+    EXPECT_FALSE(contains(e, "Sup3r")) << e;
+  }
+}
+
+TEST(ServeConfig, RedisTlsVerifyTakesZeroOneTrueOrFalse) {
+  EXPECT_FALSE(qc::parse_serve_config({}, {}).redis_tls_verify.has_value());
+  for (std::string off : {"0", "false", "FALSE", " False "})
+    EXPECT_EQ(qc::parse_serve_config({{"QC_REDIS_TLS_VERIFY", off}}, {}).redis_tls_verify, false)
+        << off;
+  for (std::string on : {"1", "true", "True"})
+    EXPECT_EQ(qc::parse_serve_config({{"QC_REDIS_TLS_VERIFY", on}}, {}).redis_tls_verify, true)
+        << on;
+  for (std::string bad : {"no", "yes", "2", "off", "none"}) {
+    auto e = serve_error({{"QC_REDIS_TLS_VERIFY", bad}}, {});
+    EXPECT_EQ(e.rfind("QC_REDIS_TLS_VERIFY must be 0", 0), 0u) << e;
+    EXPECT_TRUE(contains(e, "'" + bad + "'")) << e;
+  }
+}
+
+TEST(ServeConfig, RedisTlsCaFileMustBeAReadableFile) {
+  TempDir dir;
+  auto ca = dir.write("ca.pem", "not checked: REDIS_URL is not a rediss:// URL\n");
+  EXPECT_EQ(qc::parse_serve_config({{"QC_REDIS_TLS_CA_FILE", ca.string()}}, {}).redis_tls_ca_file,
+            ca.string());
+  auto missing = (dir.path() / "missing.pem").string();
+  auto e = serve_error({{"QC_REDIS_TLS_CA_FILE", missing}}, {});
+  EXPECT_EQ(e, "QC_REDIS_TLS_CA_FILE '" + missing + "' does not exist");
+  e = serve_error({{"QC_REDIS_TLS_CA_FILE", dir.path().string()}}, {});
+  EXPECT_TRUE(contains(e, "is not a file")) << e;
+  if (::geteuid() != 0) {  // root reads anything
+    auto locked = dir.write("locked.pem", "x");
+    std::filesystem::permissions(locked, std::filesystem::perms::none);
+    e = serve_error({{"QC_REDIS_TLS_CA_FILE", locked.string()}}, {});
+    EXPECT_TRUE(contains(e, "cannot be read")) << e;
+  }
+  // The URL's ssl_ca_certs is checked the same way.
+  e = serve_error({{"REDIS_URL", "rediss://:pw@h:6380?ssl_ca_certs=" + missing}}, {});
+  EXPECT_EQ(e, "REDIS_URL ssl_ca_certs '" + missing + "' does not exist");
+  // For a rediss:// URL the file must hold a certificate.
+  e = serve_error({{"REDIS_URL", "rediss://:pw@h:6380"}, {"QC_REDIS_TLS_CA_FILE", ca.string()}},
+                  {});
+  EXPECT_TRUE(contains(e, ca.string())) << e;
+  EXPECT_TRUE(contains(e, "cannot be loaded")) << e;
+  EXPECT_FALSE(contains(e, ":pw@")) << e;
+}
+
+TEST(ServeConfig, RedisTlsSettingsThatContradictTheUrlAreRefused) {
+  auto e = serve_error(
+      {{"REDIS_URL", "rediss://:pw@h:6380?ssl_cert_reqs=none"}, {"QC_REDIS_TLS_VERIFY", "1"}}, {});
+  EXPECT_TRUE(contains(e, "ssl_cert_reqs=none")) << e;
+  EXPECT_TRUE(contains(e, "QC_REDIS_TLS_VERIFY=1")) << e;
+  // The same word twice is fine.
+  EXPECT_EQ(serve_error(
+                {{"REDIS_URL", "rediss://h?ssl_cert_reqs=none"}, {"QC_REDIS_TLS_VERIFY", "0"}}, {}),
+            "");
 }
 
 // ---- QC_CORS_ORIGINS ------------------------------------------------------------

@@ -120,13 +120,14 @@ class CliTest(h.ServerTestCase):
                                  env={"REDIS_HOST": "cache.internal:6380"},
                                  words=["REDIS_HOST", "REDIS_URL"])
 
-    def test_rediss_url_is_not_refused(self):
-        # No TLS in this build's hiredis: a warning and the in-process cache.
+    def test_rediss_url_is_used_without_showing_its_password(self):
+        # Redis over TLS; unreachable here, so an unhealthy Redis cache (never
+        # the in-process one in its place).
         password = "Pa55wordNeverShown"
         s = self.start_server(env={"REDIS_URL": f"rediss://:{password}@cache.internal:6380"})
         log = s.stderr_text()
-        self.assertIn("rediss://", log)
-        self.assertIn("cache: in-process memory", log)
+        self.assertIn("cache: Redis at rediss://:***@cache.internal:6380 over TLS", log)
+        self.assertNotIn("cache: in-process memory", log)
         self.assertNotIn(password, log + s.stdout_text())
 
     def test_bad_cors_origins_is_exit_2(self):

@@ -5,41 +5,30 @@
 // earlier service's tools read.
 #include "cache/redis/redis_cache.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "log/log.h"
 #include "cache/redis/redis_url.h"
-
-extern char** environ;
+#include "log/log.h"
+#include "redis_test_server.h"
 
 namespace {
 
 using namespace std::chrono_literals;
+using namespace redis_test;
 using qc::RedisCache;
 using qc::RedisCacheOptions;
 using qc::RedisEndpoint;
 using qc::RedisUrlError;
-
-constexpr const char* kRedisServer = "/usr/bin/redis-server";
 
 // ---------------------------------------------------------------------------
 // REDIS_URL / REDIS_HOST
@@ -156,13 +145,118 @@ TEST(RedisUrl, RejectsInvalidUrlsClearly) {
   }
 }
 
-TEST(RedisUrl, RefusesTlsWithAnExplanation) {
+TEST(RedisUrl, RedissIsTlsWithVerificationByDefault) {
+  auto ep = qc::parse_redis_url("rediss://:tls-secret@ec2-9-9-9-9.compute-1.amazonaws.com:6380");
+  EXPECT_TRUE(ep.tls);
+  EXPECT_TRUE(ep.tls_verify);
+  EXPECT_EQ(ep.tls_ca_file, "");
+  EXPECT_EQ(ep.host, "ec2-9-9-9-9.compute-1.amazonaws.com");
+  EXPECT_EQ(ep.port, 6380);
+  EXPECT_EQ(ep.password, "tls-secret");
+  EXPECT_EQ(ep.redacted(), "rediss://:***@ec2-9-9-9-9.compute-1.amazonaws.com:6380");
+  EXPECT_EQ(ep.transport(), "tls");
+  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified against the system CAs)");
+  EXPECT_EQ(ep.transport_description(false),
+            "TLS (certificate must verify against the system CAs)");
+  EXPECT_EQ(qc::parse_redis_url("REDISS://h:1/3").redacted(), "rediss://h:1/3");
+
+  auto plain = qc::parse_redis_url("redis://h:1");
+  EXPECT_FALSE(plain.tls);
+  EXPECT_EQ(plain.transport(), "tcp");
+  EXPECT_EQ(plain.transport_description(true), "plain TCP");
+}
+
+TEST(RedisUrl, SslCertReqsNoneTurnsVerificationOffInAnyCase) {
+  for (const char* value : {"none", "NONE", "CERT_NONE", "cert_none", "Cert_None"}) {
+    auto ep = qc::parse_redis_url(std::string("rediss://:pw@h:6380?ssl_cert_reqs=") + value);
+    EXPECT_FALSE(ep.tls_verify) << value;
+    EXPECT_EQ(ep.transport(), "tls-unverified") << value;
+    EXPECT_EQ(
+        ep.transport_description(true).rfind("TLS (certificate NOT verified: ssl_cert_reqs=", 0),
+        0u)
+        << value;
+  }
+  EXPECT_EQ(qc::parse_redis_url("rediss://h?ssl_cert_reqs=CERT_NONE").transport_description(true),
+            "TLS (certificate NOT verified: ssl_cert_reqs=cert_none)");
+  for (const char* value : {"required", "CERT_REQUIRED"})
+    EXPECT_TRUE(qc::parse_redis_url(std::string("rediss://h?ssl_cert_reqs=") + value).tls_verify);
+}
+
+TEST(RedisUrl, SslCaCertsNamesTheCaFile) {
+  auto ep = qc::parse_redis_url("rediss://h:6380/2?ssl_ca_certs=%2Fetc%2Fmy%20ca.pem");
+  EXPECT_EQ(ep.tls_ca_file, "/etc/my ca.pem");
+  EXPECT_EQ(ep.db, 2);
+  EXPECT_TRUE(ep.tls_verify);
+  EXPECT_EQ(ep.transport_description(true), "TLS (certificate verified against /etc/my ca.pem)");
+  auto both = qc::parse_redis_url("rediss://h?ssl_ca_certs=/ca.pem&ssl_cert_reqs=required");
+  EXPECT_EQ(both.tls_ca_file, "/ca.pem");
+  EXPECT_TRUE(both.tls_verify);
+  EXPECT_EQ(qc::parse_redis_url("rediss://h:1?").port, 1);  // an empty query is no query
+}
+
+TEST(RedisUrl, RefusesOtherQueryParametersClearly) {
+  struct Case {
+    const char* url;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"rediss://h?ssl_cert_reqs=optional", "ssl_cert_reqs must be none"},
+      {"rediss://h?ssl_cert_reqs=", "ssl_cert_reqs must be none"},
+      {"rediss://h?ssl_cert_reqs=none&ssl_cert_reqs=none", "given twice"},
+      {"rediss://h?ssl_ca_certs=", "ssl_ca_certs needs the path"},
+      {"rediss://h?ssl_ca_certs=%zz", "%-escape"},
+      {"rediss://h?db=2", "unsupported query parameter 'db'"},
+      {"rediss://h?ssl_check_hostname=false", "unsupported query parameter 'ssl_check_hostname'"},
+      {"rediss://h?ssl_cert_reqs=none#x", "fragments"},
+      {"redis://h?ssl_cert_reqs=none", "rediss:// only"},
+  };
+  for (const auto& c : cases) {
+    std::string message = error_of([&] { qc::parse_redis_url(c.url); });
+    EXPECT_NE(message, "") << c.url << " was accepted";
+    EXPECT_NE(message.find(c.says), std::string::npos) << c.url << " -> " << message;
+  }
+}
+
+TEST(RedisUrl, TlsSettingsApplyToRedissUrlsOnly) {
+  qc::RedisTlsSettings off;
+  off.verify = false;
+  off.ca_file = "/ca.pem";
+  auto ep = *qc::redis_endpoint_from("rediss://h:6380", "", off);
+  EXPECT_FALSE(ep.tls_verify);
+  EXPECT_EQ(ep.tls_ca_file, "/ca.pem");
+  EXPECT_EQ(ep.transport_description(true),
+            "TLS (certificate NOT verified: QC_REDIS_TLS_VERIFY=0)");
+
+  auto plain = *qc::redis_endpoint_from("redis://h:6379", "", off);
+  EXPECT_FALSE(plain.tls);
+  EXPECT_TRUE(plain.tls_verify);
+  EXPECT_EQ(plain.tls_ca_file, "");
+  EXPECT_FALSE(qc::redis_endpoint_from("", "h", off)->tls);
+
+  // Agreeing settings are fine.
+  qc::RedisTlsSettings on;
+  on.verify = true;
+  on.ca_file = "/ca.pem";
+  auto same =
+      *qc::redis_endpoint_from("rediss://h?ssl_cert_reqs=required&ssl_ca_certs=/ca.pem", "", on);
+  EXPECT_TRUE(same.tls_verify);
+  EXPECT_EQ(same.tls_ca_file, "/ca.pem");
+}
+
+TEST(RedisUrl, TlsSettingsThatContradictTheUrlAreRefused) {
+  qc::RedisTlsSettings on;
+  on.verify = true;
   std::string message =
-      error_of([] { qc::parse_redis_url("rediss://:tls-secret@ec2-9-9-9-9.amazonaws.com:6380"); });
-  EXPECT_NE(message.find("rediss://"), std::string::npos) << message;
-  EXPECT_NE(message.find("TLS"), std::string::npos) << message;
-  EXPECT_NE(message.find("hiredis 0.14"), std::string::npos) << message;
-  EXPECT_EQ(message.find("tls-secret"), std::string::npos) << message;
+      error_of([&] { qc::redis_endpoint_from("rediss://:pw@h?ssl_cert_reqs=none", "", on); });
+  EXPECT_NE(message.find("ssl_cert_reqs=none"), std::string::npos) << message;
+  EXPECT_NE(message.find("QC_REDIS_TLS_VERIFY=1"), std::string::npos) << message;
+
+  qc::RedisTlsSettings other_ca;
+  other_ca.ca_file = "/b.pem";
+  message =
+      error_of([&] { qc::redis_endpoint_from("rediss://h?ssl_ca_certs=/a.pem", "", other_ca); });
+  EXPECT_NE(message.find("/a.pem"), std::string::npos) << message;
+  EXPECT_NE(message.find("QC_REDIS_TLS_CA_FILE=/b.pem"), std::string::npos) << message;
 }
 
 TEST(RedisUrl, PasswordNeverInRedactedFormOrErrors) {
@@ -172,216 +266,20 @@ TEST(RedisUrl, PasswordNeverInRedactedFormOrErrors) {
             "redis://h:***@db.example.com:6379");
   EXPECT_EQ(qc::parse_redis_url("redis://db.example.com").redacted(),
             "redis://db.example.com:6379");
-  for (const char* bad : {"redis://:hunter2@db.example.com:port", "redis://:hunter2@",
-                          "redis://:hunter2@h/x", "redis://:hunt@er2@h:0", "hunter2@host",
-                          "redis://:hunter2%@h", "redis://hunter2@h", "ftp://:hunter2@h"}) {
+  EXPECT_EQ(
+      qc::parse_redis_url("rediss://:hunter2@db.example.com:6380?ssl_cert_reqs=none").redacted(),
+      "rediss://:***@db.example.com:6380");
+  for (const char* bad :
+       {"redis://:hunter2@db.example.com:port", "redis://:hunter2@", "redis://:hunter2@h/x",
+        "redis://:hunt@er2@h:0", "hunter2@host", "redis://:hunter2%@h", "redis://hunter2@h",
+        "ftp://:hunter2@h", "rediss://:hunter2@h?ssl_cert_reqs=maybe", "rediss://:hunter2@h?x=1",
+        "redis://:hunter2@h?ssl_cert_reqs=none"}) {
     std::string message = error_of([&] { qc::parse_redis_url(bad); });
     EXPECT_NE(message, "") << bad;
     EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
     EXPECT_EQ(message.find("er2"), std::string::npos) << message;
   }
 }
-
-// ---------------------------------------------------------------------------
-// A real redis-server on loopback.
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
-struct ContextFree {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-
-// A raw hiredis connection, to look at the server behind the cache's back.
-class RawRedis {
- public:
-  RawRedis(std::uint16_t port, const std::string& password = "", int db = 0) {
-    timeval tv{2, 0};
-    context_.reset(redisConnectWithTimeout("127.0.0.1", port, tv));
-    if (!context_ || context_->err) {
-      ADD_FAILURE() << "raw connection to port " << port << " failed";
-      context_.reset();
-      return;
-    }
-    redisSetTimeout(context_.get(), tv);
-    if (!password.empty()) expect_ok(run({"AUTH", password}));
-    if (db != 0) expect_ok(run({"SELECT", std::to_string(db)}));
-  }
-  Reply run(const std::vector<std::string>& args) {
-    if (!context_) return nullptr;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lengths.push_back(a.size());
-    }
-    return Reply(static_cast<redisReply*>(redisCommandArgv(
-        context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-  }
-  // The string answer of a command ("(nil)", "(error) ..." or "(no reply)" otherwise).
-  std::string text(const std::vector<std::string>& args) {
-    Reply r = run(args);
-    if (!r) return "(no reply)";
-    if (r->type == REDIS_REPLY_NIL) return "(nil)";
-    if (r->type == REDIS_REPLY_ERROR) return "(error) " + std::string(r->str, r->len);
-    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
-    return std::string(r->str, r->len);
-  }
-  std::vector<std::string> list(const std::string& key) {
-    std::vector<std::string> out;
-    Reply r = run({"LRANGE", key, "0", "-1"});
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-      ADD_FAILURE() << "LRANGE " << key << " did not answer an array";
-      return out;
-    }
-    for (std::size_t i = 0; i < r->elements; ++i)
-      out.emplace_back(r->element[i]->str, r->element[i]->len);
-    return out;
-  }
-
- private:
-  static void expect_ok(const Reply& r) {
-    EXPECT_TRUE(r && r->type == REDIS_REPLY_STATUS) << (r && r->str ? r->str : "no reply");
-  }
-  std::unique_ptr<redisContext, ContextFree> context_;
-};
-
-// One redis-server child process; start() can be called again after kill()
-// to bring it back on the same port, empty (no persistence).
-class RedisServer {
- public:
-  explicit RedisServer(std::vector<std::string> extra_args = {}, std::uint16_t port = 0)
-      : port_(port ? port : free_port()), extra_(std::move(extra_args)) {}
-  ~RedisServer() {
-    resume();
-    kill();
-  }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-
-  std::uint16_t port() const { return port_; }
-
-  // Starts it and waits until it answers (PONG or NOAUTH both count).
-  bool start() {
-    std::vector<std::string> args = {kRedisServer, "--port", std::to_string(port_)};
-    for (const char* a :
-         {"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"})
-      args.emplace_back(a);
-    args.emplace_back("--dir");
-    args.emplace_back(std::filesystem::temp_directory_path().string());
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&pid_, kRedisServer, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      timeval tv{0, 200000};
-      std::unique_ptr<redisContext, ContextFree> c(redisConnectWithTimeout("127.0.0.1", port_, tv));
-      if (c && !c->err) {
-        Reply r(static_cast<redisReply*>(redisCommand(c.get(), "PING")));
-        if (r) return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  void pause() {
-    if (pid_ > 0 && !paused_) ::kill(pid_, SIGSTOP), paused_ = true;
-  }
-  void resume() {
-    if (pid_ > 0 && paused_) ::kill(pid_, SIGCONT), paused_ = false;
-  }
-
- private:
-  std::uint16_t port_;
-  std::vector<std::string> extra_;
-  pid_t pid_ = -1;
-  bool paused_ = false;
-};
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return condition();
-}
-
-std::size_t count(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = haystack.find(needle); pos != std::string::npos;
-       pos = haystack.find(needle, pos + needle.size()))
-    ++n;
-  return n;
-}
-
-// Short timeouts and backoff so outages and recoveries take milliseconds.
-RedisCacheOptions fast() {
-  RedisCacheOptions o;
-  o.connect_timeout = 500ms;
-  o.command_timeout = 500ms;
-  o.backoff_initial = 20ms;
-  o.backoff_max = 200ms;
-  o.health_interval = 100ms;
-  return o;
-}
-
-RedisEndpoint local(std::uint16_t port, int db = 0, std::string password = "") {
-  RedisEndpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = port;
-  ep.db = db;
-  ep.password = std::move(password);
-  return ep;
-}
-
-constexpr const char* kWarning = "serving from memory, retrying with backoff";
-constexpr const char* kBack = "reachable again";
-
-// The earlier service's values, as Ledger::sync_cache writes them.
-const std::string kTickers =
-    R"({"AAPL":{"symbol":"AAPL","exchange":"NASDAQ","name":"Apple Inc."},)"
-    R"("BX":{"symbol":"BX","exchange":"NYSE","name":"Blackstone Group Inc."}})";
-const std::string kPositionA =
-    R"({"symbol":"AAPL","target_price":150.2,"entry_price":145.1,"open_timestamp":1626101940,)"
-    R"("stop_loss":130.59,"expected_profit":3.514817367332874})";
-const std::string kPositionB =
-    R"({"symbol":"BX","target_price":110,"entry_price":100,"open_timestamp":1626105540,)"
-    R"("stop_loss":90,"expected_profit":10})";
 
 class RedisCacheTest : public ::testing::Test {
  protected:

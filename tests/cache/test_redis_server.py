@@ -95,7 +95,8 @@ class RedisServerTest(h.ServerTestCase):
 
     def test_startup_log_names_redis(self):
         server = self.start_with_redis()
-        self.assertRegex(server.stderr_text(), r"cache: Redis at redis://127\.0\.0\.1:%d" % self.redis.port)
+        self.assertRegex(server.stderr_text(),
+                         r"cache: Redis at redis://127\.0\.0\.1:%d over plain TCP" % self.redis.port)
 
     def test_tickers_metadata_is_a_json_object_of_the_tracked_tickers(self):
         self.start_with_redis()
@@ -132,7 +133,7 @@ class RedisServerTest(h.ServerTestCase):
                      "open_positions was not re-synced after Redis came back")
         self.assertIsNotNone(resp_command(self.redis.port, "GET", "tickers_metadata"))
         status, _, ready = server.get("/readyz")
-        self.assertEqual(ready["cache"], {"kind": "redis", "ok": True})
+        self.assertEqual(ready["cache"], {"kind": "redis", "ok": True, "transport": "tcp"})
 
     def safe_open_positions(self):
         try:
@@ -157,11 +158,23 @@ class RedisServerTest(h.ServerTestCase):
         self.assertNotIn(secret, server.stderr_text())
         self.assertIn("***", server.stderr_text())
 
-    def test_tls_redis_url_falls_back_to_memory_with_a_warning(self):
-        server = self.start_server(token=TOKEN, env={"REDIS_URL": "rediss://:pw@127.0.0.1:1/0"})
-        self.assertRegex(server.stderr_text(), r"warn .*cache: .*rediss")
+    def test_unreachable_redis_is_explained_in_readyz(self):
+        self.redis.kill()
+        server = self.start_with_redis()
         status, _, ready = server.get("/readyz")
-        self.assertEqual(ready["cache"]["kind"], "memory")
+        self.assertEqual(ready["cache"]["ok"], False)
+        self.assertEqual(ready["cache"]["transport"], "tcp")
+        self.assertIn("cannot connect", ready["cache"]["detail"])
+        self.assertNotIn("127.0.0.1", ready["cache"]["detail"])
+
+    def test_a_rediss_url_is_never_a_silent_fallback_to_memory(self):
+        server = self.start_server(token=TOKEN, env={"REDIS_URL": "rediss://:pw@127.0.0.1:1/0"})
+        self.assertIn("cache: Redis at rediss://:***@127.0.0.1:1 over TLS", server.stderr_text())
+        self.assertNotIn("in-process memory", server.stderr_text())
+        status, _, ready = server.get("/readyz")
+        self.assertEqual(ready["cache"]["kind"], "redis")
+        self.assertEqual(ready["cache"]["transport"], "tls")
+        self.assertFalse(ready["cache"]["ok"])
 
     def test_malformed_redis_url_is_a_configuration_error(self):
         d = self.make_temp_dir()

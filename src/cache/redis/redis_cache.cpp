@@ -1,102 +1,24 @@
 // Redis cache adapter: see redis_cache.h for what it owns and keeps.
-// Failure model: a hiredis I/O error, a timeout, or an error reply to a write
-// ends the connection (hiredis contexts cannot be reused after an error, and
-// a refused write — READONLY, OOM, NOAUTH, LOADING — is a server state the
-// re-sync on reconnect repairs). An error reply to a read (e.g. WRONGTYPE)
-// only makes that read answer from the mirror.
+// Failure model: an I/O error, a timeout, a TLS failure or an error reply to
+// a write ends the connection (a connection is never reused after an error,
+// and a refused write — READONLY, OOM, NOAUTH, LOADING — is a server state
+// the re-sync on reconnect repairs). An error reply to a read (e.g.
+// WRONGTYPE) only makes that read answer from the mirror.
 #include "cache/redis/redis_cache.h"
 
-#include <hiredis/hiredis.h>
-#include <pthread.h>
 #include <simdjson.h>
-#include <sys/time.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <csignal>
-#include <ctime>
 #include <initializer_list>
-#include <stdexcept>
 #include <string_view>
 
+#include "cache/redis/redis_connection.h"
 #include "log/log.h"
 
 namespace qc {
 namespace {
 
 constexpr std::string_view kComponent = "cache";
-
-// A connection-level failure: the connection it happened on is discarded.
-class RedisFailure : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-
-bool is_error(const redisReply& r) {
-  return r.type == REDIS_REPLY_ERROR;
-}
-std::string text(const redisReply& r) {
-  return r.str ? std::string(r.str, r.len) : std::string();
-}
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
-// hiredis writes with write(2): a peer that reset the connection would raise
-// SIGPIPE and, with the default disposition, kill the server. Block it on
-// this thread for the duration of an exchange and swallow one it raised
-// (the technique libpq uses), leaving the process's signal handling alone.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-  }
-  ~SigpipeBlock() {
-    int saved_errno = errno;
-    if (!was_pending_) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        timespec zero{};
-        while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    errno = saved_errno;
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-
- private:
-  sigset_t old_{};
-  bool was_pending_ = false;
-};
-
-using Command = std::vector<std::string_view>;
 
 std::string replace_all(std::string s, const std::string& what, std::string_view with) {
   if (what.empty()) return s;
@@ -116,112 +38,6 @@ std::size_t count_members(const std::string& json) {
   if (object.count_fields().get(n) != simdjson::SUCCESS) return 0;
   return n;
 }
-
-}  // namespace
-
-// One blocking hiredis connection, authenticated and on its database.
-class RedisConnection {
- public:
-  // Connects, AUTHs, SELECTs and PINGs (so a server that refuses this client
-  // is a failed connection, not a healthy one). Throws RedisFailure.
-  static std::unique_ptr<RedisConnection> open(const RedisEndpoint& ep,
-                                               const RedisCacheOptions& options) {
-    ContextPtr context;
-    {
-      SigpipeBlock guard;
-      context.reset(
-          redisConnectWithTimeout(ep.host.c_str(), ep.port, to_timeval(options.connect_timeout)));
-    }
-    if (!context) throw RedisFailure("cannot allocate a hiredis context");
-    if (context->err) throw RedisFailure(context->errstr);
-    if (redisSetTimeout(context.get(), to_timeval(options.command_timeout)) != REDIS_OK)
-      throw RedisFailure(std::string("cannot set the command timeout: ") + context->errstr);
-    redisEnableKeepAlive(context.get());  // best effort: detects half-open connections
-    std::unique_ptr<RedisConnection> c(new RedisConnection(std::move(context)));
-
-    if (!ep.password.empty()) {
-      ReplyPtr r = ep.username.empty() ? c->run({"AUTH", ep.password})
-                                       : c->run({"AUTH", ep.username, ep.password});
-      // Redis < 6 knows AUTH <password> only (redis-py falls back the same way).
-      if (is_error(*r) && !ep.username.empty() &&
-          text(*r).find("wrong number of arguments") != std::string::npos)
-        r = c->run({"AUTH", ep.password});
-      if (is_error(*r)) throw RedisFailure("AUTH refused: " + text(*r));
-    }
-    if (ep.db != 0) {
-      const std::string db = std::to_string(ep.db);
-      ReplyPtr r = c->run({"SELECT", db});
-      if (is_error(*r)) throw RedisFailure("SELECT " + db + " refused: " + text(*r));
-    }
-    ReplyPtr pong = c->run({"PING"});
-    if (is_error(*pong)) throw RedisFailure(text(*pong));
-    return c;
-  }
-
-  // One command; an error reply is returned, an I/O failure throws.
-  ReplyPtr run(const Command& command) { return std::move(pipeline({command}).front()); }
-
-  // Sends all commands, then reads one reply each. Throws RedisFailure on an
-  // I/O error or timeout (the connection is then unusable).
-  std::vector<ReplyPtr> pipeline(const std::vector<Command>& commands) {
-    SigpipeBlock guard;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& command : commands) {
-      argv.clear();
-      lengths.clear();
-      for (auto arg : command) {
-        argv.push_back(arg.data());
-        lengths.push_back(arg.size());
-      }
-      if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
-                                 lengths.data()) != REDIS_OK)
-        throw RedisFailure(failure());
-    }
-    std::vector<ReplyPtr> replies;
-    replies.reserve(commands.size());
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-      void* raw = nullptr;
-      if (redisGetReply(context_.get(), &raw) != REDIS_OK || raw == nullptr)
-        throw RedisFailure(failure());
-      replies.emplace_back(static_cast<redisReply*>(raw));
-    }
-    return replies;
-  }
-
-  // MULTI, commands..., EXEC. Throws RedisFailure when the transaction did
-  // not apply in full (I/O error, a command refused, EXEC aborted).
-  void transaction(const std::vector<Command>& commands) {
-    std::vector<Command> all;
-    all.reserve(commands.size() + 2);
-    all.push_back({"MULTI"});
-    all.insert(all.end(), commands.begin(), commands.end());
-    all.push_back({"EXEC"});
-    auto replies = pipeline(all);
-    for (const auto& r : replies)
-      if (is_error(*r)) throw RedisFailure(text(*r));
-    const redisReply& exec = *replies.back();
-    if (exec.type != REDIS_REPLY_ARRAY) throw RedisFailure("transaction aborted");
-    for (std::size_t i = 0; i < exec.elements; ++i)
-      if (is_error(*exec.element[i])) throw RedisFailure(text(*exec.element[i]));
-  }
-
- private:
-  explicit RedisConnection(ContextPtr context) : context_(std::move(context)) {}
-  std::string failure() const {
-    if (context_->err == 0) return "unexpected end of reply";
-    std::string message = context_->errstr;
-    if (context_->err == REDIS_ERR_IO &&
-        (message.find("temporarily unavailable") != std::string::npos ||
-         message.find("timed out") != std::string::npos))
-      return "timed out: " + message;
-    return message;
-  }
-
-  ContextPtr context_;
-};
-
-namespace {
 
 // put_list's commands: DEL, then RPUSH when there is anything to push.
 void append_list(std::vector<Command>& out, const std::string& key,
@@ -243,15 +59,30 @@ std::string CacheWarmStart::summary() const {
          std::to_string(open_positions ? open_positions->size() : 0) + " open positions";
 }
 
+namespace {
+
+RedisEndpoint checked(RedisEndpoint endpoint) {
+  if (endpoint.host.empty()) throw RedisUrlError("Redis endpoint has no host");
+  if (endpoint.port == 0) throw RedisUrlError("Redis endpoint has port 0");
+  if (endpoint.db < 0) throw RedisUrlError("Redis database number must not be negative");
+  return endpoint;
+}
+
+RedisTimeouts timeouts_of(const RedisCacheOptions& o) {
+  return {o.connect_timeout, o.command_timeout};
+}
+
+}  // namespace
+
 RedisCache::RedisCache(RedisEndpoint endpoint, RedisCacheOptions options)
-    : endpoint_(std::move(endpoint)), options_(options), jitter_(std::random_device{}()) {
-  if (endpoint_.host.empty()) throw RedisUrlError("Redis endpoint has no host");
-  if (endpoint_.port == 0) throw RedisUrlError("Redis endpoint has port 0");
-  if (endpoint_.db < 0) throw RedisUrlError("Redis database number must not be negative");
+    : endpoint_(checked(std::move(endpoint))),
+      options_(options),
+      tls_(make_redis_tls_context(endpoint_)),
+      jitter_(std::random_device{}()) {
   {
     std::lock_guard lock(mutex_);
     try {
-      connection_ = RedisConnection::open(endpoint_, options_);
+      connection_ = RedisConnection::open(endpoint_, tls_, timeouts_of(options_));
       healthy_ = true;
     } catch (const std::exception& e) {
       lose_connection_locked(e.what());
@@ -269,8 +100,20 @@ RedisCache::~RedisCache() {
   if (watcher_.joinable()) watcher_.join();
 }
 
+std::string RedisCache::detail() {
+  if (healthy_) return {};
+  std::lock_guard lock(detail_mutex_);
+  return detail_;
+}
+
+void RedisCache::set_detail(const std::string& reason) {
+  std::lock_guard lock(detail_mutex_);
+  detail_ = replace_all(reason, endpoint_.password, "***");
+}
+
 void RedisCache::lose_connection_locked(const std::string& reason) {
   connection_.reset();
+  set_detail(reason);
   healthy_ = false;
   if (!outage_reported_) {
     outage_reported_ = true;
@@ -449,7 +292,7 @@ void RedisCache::watch_step(std::unique_lock<std::mutex>& lock,
   std::unique_ptr<RedisConnection> fresh;
   std::string error;
   try {
-    fresh = RedisConnection::open(endpoint_, options_);
+    fresh = RedisConnection::open(endpoint_, tls_, timeouts_of(options_));
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -457,6 +300,7 @@ void RedisCache::watch_step(std::unique_lock<std::mutex>& lock,
   if (stopping_) return;
   const std::string where = "Redis at " + endpoint_.host_port();
   if (!fresh) {
+    set_detail(error);
     log::debug(kComponent, where + " still unavailable (" +
                                replace_all(error, endpoint_.password, "***") + ")");
     return;
@@ -470,12 +314,14 @@ void RedisCache::watch_step(std::unique_lock<std::mutex>& lock,
   try {
     if (!commands.empty()) fresh->transaction(commands);
   } catch (const std::exception& e) {
+    set_detail(std::string("re-sync failed: ") + e.what());
     log::debug(kComponent, where + " reachable but re-sync failed (" +
                                replace_all(e.what(), endpoint_.password, "***") + ")");
     return;
   }
   connection_ = std::move(fresh);
   healthy_ = true;
+  set_detail("");
   outage_reported_ = false;
   log::info(kComponent, where + " reachable again; re-synced " +
                             std::to_string(values_.size() + lists_.size()) + " keys");

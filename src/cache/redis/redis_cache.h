@@ -1,12 +1,17 @@
-// Redis adapter of the cache port (SPEC §2 production), on hiredis 0.14.
+// Redis adapter of the cache port (SPEC §2 production): redis:// or, over
+// TLS, rediss:// (redis_connection.h: hiredis 0.14 for the protocol, Asio and
+// OpenSSL for the bytes).
 //
-// Owns: one blocking hiredis connection, an in-memory mirror of every key
-// written through it, and a background thread that watches the connection.
+// Owns: one connection (used by one caller at a time), an in-memory mirror
+// of every key written through it, the TLS client context of a rediss://
+// endpoint, and a background thread that watches the connection.
 // Invariants:
 //  - put/put_list/get/get_list never throw and never wait on Redis longer
 //    than one command timeout: a write lands in the mirror first, then in
 //    Redis; when Redis is unreachable the mirror answers.
-//  - Losing Redis logs exactly one warning per outage; the background thread
+//  - Losing Redis logs exactly one warning per outage, naming the host and
+//    the reason (for TLS: the handshake's, e.g. "certificate verify failed:
+//    hostname mismatch"); the background thread
 //    reconnects with capped exponential backoff and jitter, writes every
 //    mirrored key back in one MULTI/EXEC (re-sync), and only then reports
 //    healthy again (one info line).
@@ -31,7 +36,8 @@
 
 namespace qc {
 
-class RedisConnection;  // RAII hiredis context (redis_cache.cpp)
+class RedisConnection;  // redis_connection.h
+class RedisTlsContext;
 
 struct RedisCacheOptions {
   std::chrono::milliseconds connect_timeout{1000};
@@ -58,7 +64,8 @@ class RedisCache final : public Cache {
  public:
   // Tries to connect once (bounded by connect_timeout); when Redis is down
   // the cache starts unhealthy, logs one warning and keeps retrying in the
-  // background. Throws RedisUrlError only for an unusable endpoint.
+  // background. Throws RedisUrlError only for an unusable endpoint (no host,
+  // port 0, a TLS CA file that holds no certificate).
   explicit RedisCache(RedisEndpoint endpoint, RedisCacheOptions options = {});
   ~RedisCache() override;
   RedisCache(const RedisCache&) = delete;
@@ -74,6 +81,11 @@ class RedisCache final : public Cache {
   std::optional<std::string> get(const std::string& key) override;
   std::optional<std::vector<std::string>> get_list(const std::string& key) override;
   bool healthy() override { return healthy_.load(); }
+  // "tcp", "tls" or "tls-unverified".
+  std::string transport() const override { return endpoint_.transport(); }
+  // Why Redis is not in use now (the last failure; "" while healthy). Never
+  // waits for a call in progress.
+  std::string detail() override;
 
   // Reads tickers_metadata and open_positions as Redis holds them now (call
   // at startup, before the first write) and keeps them in the mirror for the
@@ -84,12 +96,17 @@ class RedisCache final : public Cache {
   void watch();  // background thread body
   void watch_step(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds& backoff);
   void lose_connection_locked(const std::string& reason);
+  void set_detail(const std::string& reason);
   std::chrono::milliseconds jittered(std::chrono::milliseconds delay);
 
   const RedisEndpoint endpoint_;
   const RedisCacheOptions options_;
+  const std::shared_ptr<RedisTlsContext> tls_;  // null for redis://
 
-  std::mutex mutex_;  // guards everything below (hiredis contexts are not thread-safe)
+  mutable std::mutex detail_mutex_;  // guards detail_ only
+  std::string detail_;
+
+  std::mutex mutex_;  // guards everything below (a connection is not thread-safe)
   std::condition_variable wake_;
   std::unique_ptr<RedisConnection> connection_;  // null while unhealthy
   std::map<std::string, std::string> values_;    // the mirror

@@ -14,7 +14,7 @@
 namespace qc {
 namespace {
 
-constexpr std::string_view kShape = "redis://[:password@]host[:port][/db]";
+constexpr std::string_view kShape = "redis://[:password@]host[:port][/db] or rediss://... (TLS)";
 
 std::string_view trim(std::string_view s) {
   auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
@@ -45,6 +45,14 @@ bool valid_ipv6(std::string_view h) {
          });
 }
 
+// The value of ssl_cert_reqs: true = verify, false = do not; nullopt: unknown.
+std::optional<bool> cert_reqs(std::string_view value) {
+  const std::string v = lower(value);
+  if (v == "none" || v == "cert_none") return false;
+  if (v == "required" || v == "cert_required") return true;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string RedisEndpoint::host_port() const {
@@ -53,11 +61,25 @@ std::string RedisEndpoint::host_port() const {
 }
 
 std::string RedisEndpoint::redacted() const {
-  std::string out = "redis://";
+  std::string out = tls ? "rediss://" : "redis://";
   if (!password.empty()) out += username + ":***@";
   out += host_port();
   if (db != 0) out += "/" + std::to_string(db);
   return out;
+}
+
+std::string RedisEndpoint::transport_description(bool connected) const {
+  if (!tls) return "plain TCP";
+  if (!tls_verify)
+    return "TLS (certificate NOT verified: " +
+           (tls_verify_source.empty() ? std::string("verification off") : tls_verify_source) + ")";
+  return std::string("TLS (certificate ") + (connected ? "verified" : "must verify") + " against " +
+         (tls_ca_file.empty() ? std::string("the system CAs") : tls_ca_file) + ")";
+}
+
+std::string RedisEndpoint::transport() const {
+  if (!tls) return "tcp";
+  return tls_verify ? "tls" : "tls-unverified";
 }
 
 RedisEndpoint parse_redis_url(std::string_view input) {
@@ -72,17 +94,12 @@ RedisEndpoint parse_redis_url(std::string_view input) {
     throw fail("not a URL; expected " + std::string(kShape) +
                " (for a bare host name, set REDIS_HOST instead)");
   const std::string scheme = lower(url.substr(0, sep));
-  if (scheme == "rediss")
-    throw fail(
-        "rediss:// (Redis over TLS) is not supported: this build uses hiredis 0.14 (Debian 12), "
-        "which has no TLS support. Use a redis:// URL (for a TLS-only provider, run a local TLS "
-        "tunnel such as stunnel and point REDIS_URL at it), or unset REDIS_URL and REDIS_HOST to "
-        "use the in-process cache");
   if (scheme == "unix") throw fail("Unix-socket URLs are not supported; use redis://host:port");
-  if (scheme != "redis")
+  if (scheme != "redis" && scheme != "rediss")
     throw fail("unsupported scheme '" + scheme + "'; expected " + std::string(kShape));
 
   RedisEndpoint ep;
+  ep.tls = scheme == "rediss";
   std::string_view rest = url.substr(sep + 3);
 
   // User info: up to the last '@'.
@@ -103,15 +120,23 @@ RedisEndpoint parse_redis_url(std::string_view input) {
     }
   }
 
-  // Authority and path.
-  auto path_at = rest.find_first_of("/?#");
+  // Authority, path and query.
+  if (rest.find('#') != std::string_view::npos) throw fail("fragments ('#...') are not supported");
+  std::string_view query;
+  bool has_query = false;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    has_query = true;
+  }
+  auto path_at = rest.find('/');
   std::string_view authority = rest.substr(0, path_at);
   std::string_view path =
       path_at == std::string_view::npos ? std::string_view{} : rest.substr(path_at);
-  if (!path.empty() && path.front() != '/')
+  if (has_query && !ep.tls)
     throw fail(
-        "query parameters and fragments are not supported; put the db number in the path "
-        "(redis://host:port/2)");
+        "query parameters are not supported in a redis:// URL (ssl_cert_reqs and ssl_ca_certs "
+        "apply to rediss:// only); put the db number in the path (redis://host:port/2)");
 
   std::string_view host, port;
   if (!authority.empty() && authority.front() == '[') {
@@ -157,6 +182,47 @@ RedisEndpoint parse_redis_url(std::string_view input) {
                  std::string(db) + "'");
     ep.db = value;
   }
+
+  // rediss:// query: ssl_cert_reqs and ssl_ca_certs, each at most once.
+  bool seen_reqs = false, seen_ca = false;
+  while (has_query) {
+    auto amp = query.find('&');
+    std::string_view piece = query.substr(0, amp);
+    if (!piece.empty()) {
+      auto eq = piece.find('=');
+      const std::string name = lower(piece.substr(0, eq));
+      std::string_view raw =
+          eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
+      auto value = percent_decode(raw);
+      if (!value) throw fail("malformed %-escape in the query parameter '" + name + "'");
+      if (name == "ssl_cert_reqs") {
+        if (seen_reqs) throw fail("ssl_cert_reqs is given twice");
+        seen_reqs = true;
+        auto verify = cert_reqs(*value);
+        if (!verify)
+          throw fail(
+              "ssl_cert_reqs must be none (or CERT_NONE) to accept a certificate that "
+              "cannot be verified, such as Heroku's self-signed ones, or required (or "
+              "CERT_REQUIRED, the default); got '" +
+              *value + "'");
+        ep.tls_verify = *verify;
+        ep.tls_verify_source = "ssl_cert_reqs=" + lower(*value);
+      } else if (name == "ssl_ca_certs") {
+        if (seen_ca) throw fail("ssl_ca_certs is given twice");
+        seen_ca = true;
+        if (value->empty())
+          throw fail("ssl_ca_certs needs the path of a PEM file of CA certificates");
+        ep.tls_ca_file = std::move(*value);
+      } else {
+        throw fail("unsupported query parameter '" + name +
+                   "'; a rediss:// URL takes ssl_cert_reqs=none and ssl_ca_certs=PATH only (query "
+                   "parameters such as db are not supported: put the db number in the path, "
+                   "rediss://host:port/2)");
+      }
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
   return ep;
 }
 
@@ -183,10 +249,29 @@ RedisEndpoint parse_redis_host(std::string_view input) {
 }
 
 std::optional<RedisEndpoint> redis_endpoint_from(std::string_view redis_url,
-                                                 std::string_view redis_host) {
-  if (!trim(redis_url).empty()) return parse_redis_url(redis_url);
-  if (!trim(redis_host).empty()) return parse_redis_host(redis_host);
-  return std::nullopt;
+                                                 std::string_view redis_host,
+                                                 const RedisTlsSettings& tls) {
+  if (trim(redis_url).empty()) {
+    if (!trim(redis_host).empty()) return parse_redis_host(redis_host);
+    return std::nullopt;
+  }
+  RedisEndpoint ep = parse_redis_url(redis_url);
+  if (!ep.tls) return ep;
+  if (tls.verify) {
+    const std::string source = std::string("QC_REDIS_TLS_VERIFY=") + (*tls.verify ? "1" : "0");
+    if (!ep.tls_verify_source.empty() && ep.tls_verify != *tls.verify)
+      throw RedisUrlError("REDIS_URL says " + ep.tls_verify_source + " but " + source +
+                          "; remove one of them");
+    if (ep.tls_verify_source.empty()) ep.tls_verify_source = source;
+    ep.tls_verify = *tls.verify;
+  }
+  if (!tls.ca_file.empty()) {
+    if (!ep.tls_ca_file.empty() && ep.tls_ca_file != tls.ca_file)
+      throw RedisUrlError("REDIS_URL says ssl_ca_certs=" + ep.tls_ca_file +
+                          " but QC_REDIS_TLS_CA_FILE=" + tls.ca_file + "; remove one of them");
+    ep.tls_ca_file = tls.ca_file;
+  }
+  return ep;
 }
 
 }  // namespace qc
