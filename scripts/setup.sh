@@ -23,6 +23,8 @@ PACKAGES=(
 # Only for `setup.sh --test` (scripts/test.sh): real servers and a browser.
 TEST_PACKAGES=(
   wrk curl
+  # the openssl command makes the throwaway certificates of the TLS tests
+  openssl
   # real Redis for the cache tests; MongoDB wire-protocol stand-in deps
   redis-server python3-pymongo python3-mongomock
   # browser tests: Debian's Chromium, driven by npm playwright-core (which
