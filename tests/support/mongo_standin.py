@@ -70,8 +70,9 @@ through a DNS stand-in). ``tls_errors`` lists why handshakes failed (the
 server's view, e.g. "tlsv1 alert unknown ca" when the client did not trust
 the certificate), ``tls_clients`` the subject of each client certificate
 accepted (None: the client sent none), ``tls_hellos_refused`` how many TLS
-ClientHellos a plain stand-in closed. ``make_client_cert(DIR)`` writes a
-client certificate signed by the test CA.
+ClientHellos a plain stand-in closed. ``make_client_cert(DIR)`` and
+``make_server_cert(DIR, STEM, names)`` write more certificates signed by
+the test CA of ``tls_certs.make_certs(DIR)``.
 
 Not covered (differences from a real MongoDB): no ``mongodb+srv``/DNS seed
 lists of its own (a test may serve the SRV/TXT records with a DNS stand-in),
@@ -136,7 +137,7 @@ from mongomock import helpers as _mm_helpers
 from mongomock.store import CollectionStore as _MMCollectionStore
 from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
-__all__ = ["MongoStandIn", "CommandError", "make_client_cert", "main"]
+__all__ = ["MongoStandIn", "CommandError", "make_client_cert", "make_server_cert", "main"]
 
 HOST = "127.0.0.1"
 
@@ -2155,6 +2156,33 @@ class _DupKey(Exception):
 CLIENT_KEY_PASSWORD = "qc-client-key-pw"
 
 
+def _openssl(directory, *args):
+    import subprocess
+    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
+
+
+def _sign(directory, stem, subject, extensions):
+    """DIR/STEM.crt and DIR/STEM.key: a new key, certified by DIR/ca.pem."""
+    with open(os.path.join(directory, stem + ".ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n")
+        f.write("".join(line + "\n" for line in extensions))
+    _openssl(directory, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", stem + ".key",
+             "-out", stem + ".csr", "-subj", subject)
+    _openssl(directory, "x509", "-req", "-in", stem + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", stem + ".crt", "-days", "3650", "-extfile", stem + ".ext")
+
+
+def _concat(directory, out, *parts):
+    data = b""
+    for part in parts:
+        with open(os.path.join(directory, part), "rb") as f:
+            data += f.read()
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)
+
+
 def make_client_cert(directory, password=CLIENT_KEY_PASSWORD):
     """A client certificate (CN=qc-client, clientAuth) signed by DIR/ca.pem
     and DIR/ca.key (``tls_certs.make_certs(DIR)``), for a stand-in that
@@ -2162,39 +2190,25 @@ def make_client_cert(directory, password=CLIENT_KEY_PASSWORD):
     ``tlsCertificateKeyFile`` wants it) and ``client_encrypted.pem`` (the same
     with the key encrypted by ``password``); returns
     ``{"client.pem": path, "client_encrypted.pem": path}``."""
-    import subprocess
-
     paths = {n: os.path.join(directory, n) for n in ("client.pem", "client_encrypted.pem")}
     if all(os.path.exists(p) for p in paths.values()):
         return paths
-
-    def run(*args):
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True,
-                       timeout=60)
-
-    with open(os.path.join(directory, "client.ext"), "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=clientAuth\n")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
-        "-subj", "/CN=qc-client")
-    run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "client.crt", "-days", "3650", "-extfile", "client.ext")
-    run("pkey", "-in", "client.key", "-aes256", "-passout", "pass:" + password,
-        "-out", "client_encrypted.key")
-
-    def concat(out, *parts):
-        data = b""
-        for part in parts:
-            with open(os.path.join(directory, part), "rb") as f:
-                data += f.read()
-        tmp = out + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-
-    concat(paths["client_encrypted.pem"], "client.crt", "client_encrypted.key")
-    concat(paths["client.pem"], "client.crt", "client.key")
+    _sign(directory, "client", "/CN=qc-client", ["extendedKeyUsage=clientAuth"])
+    _openssl(directory, "pkey", "-in", "client.key", "-aes256", "-passout", "pass:" + password,
+             "-out", "client_encrypted.key")
+    _concat(directory, paths["client_encrypted.pem"], "client.crt", "client_encrypted.key")
+    _concat(directory, paths["client.pem"], "client.crt", "client.key")
     return paths
+
+
+def make_server_cert(directory, stem, names):
+    """A server certificate for the DNS ``names`` signed by DIR/ca.pem (e.g.
+    for an ``advertised_host`` that a DNS stand-in resolves to 127.0.0.1):
+    writes DIR/STEM.pem and DIR/STEM.key; returns (pem path, key path)."""
+    _sign(directory, stem, "/CN=" + names[0],
+          ["extendedKeyUsage=serverAuth", "subjectAltName=" + ",".join("DNS:" + n for n in names)])
+    _concat(directory, os.path.join(directory, stem + ".pem"), stem + ".crt")
+    return os.path.join(directory, stem + ".pem"), os.path.join(directory, stem + ".key")
 
 
 def main(argv=None):

@@ -35,7 +35,8 @@ from pymongo import ReturnDocument  # noqa: E402
 from pymongo.errors import (AutoReconnect, DuplicateKeyError, NetworkTimeout,  # noqa: E402
                             OperationFailure, BulkWriteError)
 
-from mongo_standin import CLIENT_KEY_PASSWORD, MongoStandIn, make_client_cert  # noqa: E402
+from mongo_standin import (CLIENT_KEY_PASSWORD, MongoStandIn, make_client_cert,  # noqa: E402
+                           make_server_cert)
 import tls_certs  # noqa: E402
 
 TIMEOUT = 5.0
@@ -949,6 +950,14 @@ class TlsStandalone(TlsCase):
                                     password=CLIENT_KEY_PASSWORD)
         self.assertEqual(self.ping(encrypted)["ok"], 1.0)
         self.assertEqual(mongo.tls_clients, ["commonName=qc-client"] * 2)
+
+    def test_server_cert_for_other_names(self):
+        pem, key = make_server_cert(self.tmp, "node", ["node1.qc.test", "node2.qc.test"])
+        mongo = MongoStandIn(tls={"cert": pem, "key": key}).start()
+        self.addCleanup(self._check_stop, mongo)
+        self.assertEqual(self.ping(self.tls_socket(mongo.port, host="node2.qc.test"))["ok"], 1.0)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.tls_socket(mongo.port, host="localhost")
 
     def test_restart_keeps_tls(self):
         mongo = self.standin()
