@@ -27,6 +27,9 @@ TEST_PACKAGES=(
   openssl
   # real Redis for the cache tests; MongoDB wire-protocol stand-in deps
   redis-server python3-pymongo python3-mongomock
+  # DNS stand-in serving mongodb+srv:// SRV/TXT records (the binary only: no
+  # service is started or configured)
+  dnsmasq-base
   # browser tests: Debian's Chromium, driven by npm playwright-core (which
   # never downloads a browser of its own)
   chromium

@@ -31,10 +31,13 @@ std::string describe_store(const OpenedStore& s, const LedgerCounters& c) {
   std::string held = " (" + std::to_string(c.open_positions) + " open, " + std::to_string(c.closed_positions) +
                      " closed positions, " + std::to_string(c.documents) + " recommendation documents)";
   if (!s.mongo) return "database: SQLite at " + s.store->location() + held;
-  return "database: MongoDB at " + s.store->location() + ", database " + s.mongo->database() + held +
-         "; closes are " +
-         (s.mongo->transactions() ? "multi-document transactions (replica set)"
-                                  : "ordered idempotent writes (standalone server, no transactions)");
+  // location() is the redacted URI; transport() says how the connection is
+  // made ("over TLS (certificate verified against ...)", "over plain TCP").
+  return "database: MongoDB at " + s.store->location() + ", database " + s.mongo->database() +
+         held + ", " + s.mongo->transport() + "; closes are " +
+         (s.mongo->transactions()
+              ? "multi-document transactions (replica set)"
+              : "ordered idempotent writes (standalone server, no transactions)");
 }
 
 OpenedCache open_cache(const ServeConfig& config) {

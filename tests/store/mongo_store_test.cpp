@@ -9,14 +9,25 @@
 //    by Debian's /usr/bin/python3 with python3-pymongo and python3-mongomock),
 //    one process per topology started on first use and killed at exit:
 //    "rs0" (one-member replica set: transactions, change streams) and a
-//    standalone server (no transactions: ordered idempotent writes). Tests
-//    are skipped, with the reason, when /usr/bin/python3 cannot import
+//    standalone server (no transactions: ordered idempotent writes), each
+//    over plain TCP and over TLS (certificates of tests/support/tls_certs.py,
+//    made once next to this binary, trusted through tlsCAFile). Tests are
+//    skipped, with the reason, when /usr/bin/python3 cannot import
 //    mongomock;
 //  - a real MongoDB (e.g. an Atlas test cluster) when QC_TEST_MONGO_URI is
 //    set; skipped otherwise. Fault injection (configureFailPoint) is only used
 //    against the stand-in.
 // Every test works in its own database (derived from the test's temporary
 // path) and drops it afterwards.
+//
+// Over TLS run: the whole contract suite, MongoInterruptedCommit and
+// MongoTransactions on the replica set; MongoInterruptedCommit on the
+// standalone server (MongoStoreTest, about the documents' shapes, runs over
+// plain TCP only); and the MongoTls cases: what the startup line says for
+// each TLS setting, and the one error a failed TLS connection gives
+// (untrusted CA, system CAs, self-signed, wrong host, not a TLS server, TLS
+// server reached without TLS, client certificates and their password,
+// unreadable files).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mongoc/mongoc.h>
@@ -33,6 +44,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -48,6 +60,7 @@
 #include "store/mongo/bson_codec.h"
 #include "store/mongo/mongo_handles.h"
 #include "store/mongo/mongo_store.h"
+#include "store/mongo/tls_check.h"
 #include "store_contract.h"
 
 namespace {
@@ -67,24 +80,34 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------------------
 // Servers
 
-enum class Target { ReplicaSet, Standalone, External };
+enum class Target { ReplicaSet, Standalone, External, ReplicaSetTls, StandaloneTls };
 
 const char* target_name(Target t) {
   switch (t) {
     case Target::ReplicaSet: return "StandInReplicaSet";
     case Target::Standalone: return "StandInStandalone";
     case Target::External: return "External";
+    case Target::ReplicaSetTls: return "StandInReplicaSetTls";
+    case Target::StandaloneTls: return "StandInStandaloneTls";
   }
   return "?";
+}
+
+// A stand-in playing a replica set (transactions, change streams).
+bool replica_set(Target t) {
+  return t == Target::ReplicaSet || t == Target::ReplicaSetTls;
 }
 
 void PrintTo(Target t, std::ostream* os) { *os << target_name(t); }
 
 constexpr const char* kPython = "/usr/bin/python3";
 
-fs::path standin_script() {
+fs::path support_dir() {
   // QC_TEST_DATA_DIR is <repo>/tests/data.
-  return fs::path(QC_TEST_DATA_DIR).parent_path() / "support" / "mongo_standin.py";
+  return fs::path(QC_TEST_DATA_DIR).parent_path() / "support";
+}
+fs::path standin_script() {
+  return support_dir() / "mongo_standin.py";
 }
 
 // Runs `argv` (argv[0] is the executable path) with stdout on a pipe (or
@@ -154,16 +177,84 @@ const std::string& standin_unavailable() {
   return reason;
 }
 
-// One stand-in process, started on first use, killed when the test binary exits.
+// The TLS stand-ins' certificates (tls_certs.make_certs: ca.pem, server.pem,
+// other_ca.pem, wrong_host.pem, self_signed.pem; mongo_standin's client.pem
+// and client_encrypted.pem), made once next to this binary and shared by
+// every test process: ctest runs each test in a process of its own, and
+// making the keys takes over a second. Made in a directory of its own and
+// renamed into place, so concurrent test processes see all or nothing.
+struct CertDir {
+  fs::path path;
+  std::string problem;  // non-empty: no certificates
+};
+const CertDir& tls_certs() {
+  static const CertDir dir = [] {
+    CertDir d;
+    if (!standin_unavailable().empty()) {
+      d.problem = standin_unavailable();
+      return d;
+    }
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    fs::path target = (ec ? fs::temp_directory_path() : exe.parent_path()) / "mongo-test-tls";
+    auto complete = [&] {
+      return fs::exists(target / "client_encrypted.pem") && fs::exists(target / "client.pem");
+    };
+    if (!complete()) {
+      fs::path tmp = target;
+      tmp += ".tmp." + std::to_string(::getpid());
+      fs::remove_all(tmp, ec);
+      fs::create_directories(tmp, ec);
+      pid_t pid =
+          spawn({kPython, "-c",
+                 "import sys; sys.path.insert(0, sys.argv[1]); import tls_certs, mongo_standin; "
+                 "tls_certs.make_certs(sys.argv[2]); mongo_standin.make_client_cert(sys.argv[2])",
+                 support_dir().string(), tmp.string()},
+                nullptr, true);
+      int status = pid < 0 ? -1 : wait_exit(pid, std::chrono::seconds(120));
+      if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fs::remove_all(tmp, ec);
+        d.problem =
+            "cannot make the TLS test certificates (tests/support/tls_certs.py needs the openssl "
+            "command)";
+        return d;
+      }
+      if (::rename(tmp.c_str(), target.c_str()) != 0)
+        fs::remove_all(tmp, ec);  // another process was first
+    }
+    if (!complete())
+      d.problem = "the TLS test certificates in " + target.string() + " are incomplete";
+    d.path = target;
+    return d;
+  }();
+  return dir;
+}
+
+struct StandInTls {
+  bool enabled = false;
+  std::string cert = "server";  // the certificate served: server, wrong_host, self_signed
+  bool client_ca = false;       // require a client certificate signed by ca.pem
+};
+
+// One stand-in process: the shared ones are started on first use and killed
+// when the test binary exits; a test may start one of its own.
 class StandInProcess {
  public:
-  explicit StandInProcess(bool replica_set) {
+  explicit StandInProcess(bool replica_set, StandInTls tls = {}) {
     if (!standin_unavailable().empty()) {
       problem_ = standin_unavailable();
       return;
     }
     std::vector<std::string> args = {kPython, "-u", standin_script().string(), "--port", "0"};
     if (replica_set) args.insert(args.end(), {"--replica-set", "rs0"});
+    if (tls.enabled) {
+      if (!tls_certs().problem.empty()) {
+        problem_ = tls_certs().problem;
+        return;
+      }
+      args.insert(args.end(), {"--tls-dir", tls_certs().path.string(), "--tls-cert", tls.cert});
+      if (tls.client_ca) args.push_back("--tls-client-ca");
+    }
     pid_ = spawn(args, &out_, false);
     if (pid_ < 0) {
       problem_ = "cannot start the MongoDB stand-in";
@@ -221,6 +312,14 @@ ServerInfo server(Target t) {
     }
     case Target::Standalone: {
       static StandInProcess standalone(false);
+      return {standalone.uri(), standalone.problem()};
+    }
+    case Target::ReplicaSetTls: {
+      static StandInProcess rs(true, {.enabled = true});
+      return {rs.uri(), rs.problem()};
+    }
+    case Target::StandaloneTls: {
+      static StandInProcess standalone(false, {.enabled = true});
       return {standalone.uri(), standalone.problem()};
     }
     case Target::External: {
@@ -495,6 +594,7 @@ struct MongoAdapter {
 using MongoReplicaSetAdapter = MongoAdapter<Target::ReplicaSet>;
 using MongoStandaloneAdapter = MongoAdapter<Target::Standalone>;
 using MongoExternalAdapter = MongoAdapter<Target::External>;
+using MongoReplicaSetTlsAdapter = MongoAdapter<Target::ReplicaSetTls>;
 
 }  // namespace
 
@@ -511,6 +611,7 @@ namespace qc::store_contract {
 QC_MONGO_CONTRACT_FIXTURE(MongoReplicaSetAdapter)
 QC_MONGO_CONTRACT_FIXTURE(MongoStandaloneAdapter)
 QC_MONGO_CONTRACT_FIXTURE(MongoExternalAdapter)
+QC_MONGO_CONTRACT_FIXTURE(MongoReplicaSetTlsAdapter)
 #undef QC_MONGO_CONTRACT_FIXTURE
 
 INSTANTIATE_TYPED_TEST_SUITE_P(MongoStandInReplicaSet, StoreContract,
@@ -519,6 +620,13 @@ INSTANTIATE_TYPED_TEST_SUITE_P(MongoStandInStandalone, StoreContract,
                                ::testing::Types<MongoStandaloneAdapter>);
 INSTANTIATE_TYPED_TEST_SUITE_P(MongoExternal, StoreContract,
                                ::testing::Types<MongoExternalAdapter>);
+// Over TLS: the whole contract on the replica set (Atlas is one); the
+// standalone topology over TLS runs MongoInterruptedCommit below (ordered
+// idempotent writes, interrupted and recommitted, restarts), not the whole
+// contract again: each test here is a process of its own under ctest, with a
+// stand-in of its own, about 2 s apiece.
+INSTANTIATE_TYPED_TEST_SUITE_P(MongoStandInReplicaSetTls, StoreContract,
+                               ::testing::Types<MongoReplicaSetTlsAdapter>);
 
 }  // namespace qc::store_contract
 
@@ -801,8 +909,8 @@ TEST_P(MongoStoreTest, DefaultDatabaseIsQuantcrunch) {
   EXPECT_EQ(store.database(), "quantcrunch");
   EXPECT_EQ(store.kind(), "mongodb");
   EXPECT_EQ(store.location(), uri_);
-  EXPECT_EQ(store.transactions(), GetParam() == Target::ReplicaSet);
-  EXPECT_EQ(store.change_streams(), GetParam() == Target::ReplicaSet);
+  EXPECT_EQ(store.transactions(), replica_set(GetParam()));
+  EXPECT_EQ(store.change_streams(), replica_set(GetParam()));
   databases_.push_back("quantcrunch");
 }
 
@@ -1202,7 +1310,9 @@ class MongoInterruptedCommit : public MongoStoreTest {
 };
 
 INSTANTIATE_TEST_SUITE_P(Mongo, MongoInterruptedCommit,
-                         ::testing::Values(Target::ReplicaSet, Target::Standalone), param_name);
+                         ::testing::Values(Target::ReplicaSet, Target::Standalone,
+                                           Target::ReplicaSetTls, Target::StandaloneTls),
+                         param_name);
 
 const Interruption kInterruptions[] = {
     {"find", false},   {"insert", false}, {"insert", true}, {"update", false},
@@ -1229,7 +1339,7 @@ TEST_P(MongoInterruptedCommit, RecommitAfterAnInterruptionGivesTheStateOfOneComm
     raw_->clear_fail_points();
 
     auto mid = open(db)->load();
-    if (GetParam() == Target::ReplicaSet) {
+    if (replica_set(GetParam())) {
       // One transaction: none of it.
       expect_same_content(before, mid);
       EXPECT_EQ(months(db).size(), 0u);
@@ -1272,7 +1382,7 @@ TEST_P(MongoInterruptedCommit, LastBarsInterruptedThenRecommitted) {
   raw_->fail_next("update", true);
   EXPECT_THROW(store->commit(bars), qc::StoreError);
   auto mid = store->load();
-  if (GetParam() == Target::ReplicaSet) {
+  if (replica_set(GetParam())) {
     EXPECT_TRUE(mid.last_bars.empty());
   } else {
     EXPECT_EQ(mid.last_bars, (std::vector<std::pair<std::string, std::int64_t>>{{"AAPL", 1626101940000}}));
@@ -1297,7 +1407,7 @@ TEST_P(MongoInterruptedCommit, RestartAfterAnInterruptedCloseLeavesNoStaleOpenPo
   auto store = open(db);
   {
     LedgerOver l(*store);  // the restart
-    EXPECT_EQ(l.ledger.counters().closed_positions, GetParam() == Target::ReplicaSet ? 0u : 1u);
+    EXPECT_EQ(l.ledger.counters().closed_positions, replica_set(GetParam()) ? 0u : 1u);
     ASSERT_TRUE(l.ledger.submit_bars({bar("TLT", 140, 141, 139, 140, kT0 + 900)}));
     l.ledger.flush();
   }
@@ -1309,7 +1419,8 @@ TEST_P(MongoInterruptedCommit, RestartAfterAnInterruptedCloseLeavesNoStaleOpenPo
 }
 
 class MongoTransactions : public MongoInterruptedCommit {};
-INSTANTIATE_TEST_SUITE_P(Mongo, MongoTransactions, ::testing::Values(Target::ReplicaSet), param_name);
+INSTANTIATE_TEST_SUITE_P(Mongo, MongoTransactions,
+                         ::testing::Values(Target::ReplicaSet, Target::ReplicaSetTls), param_name);
 
 TEST_P(MongoTransactions, TransientTransactionErrorRetriesTheWholeTransaction) {
   auto ref = reference();
@@ -1348,6 +1459,286 @@ TEST_P(MongoTransactions, LostCommitAcknowledgementIsRetriedOnce) {
   EXPECT_NO_THROW(store->commit(s_.x()));
   expect_same_content(open(ref)->load(), store->load());
   EXPECT_EQ(months(db), months(ref));
+}
+
+// ---------------------------------------------------------------------------
+// TLS: what the startup line says, and the one error a failed TLS connection
+// gives. The stand-ins serve tests/support/tls_certs.py's certificates.
+
+// `uri` with option `key` set to `value` (or removed when `value` is empty).
+std::string with_option(std::string uri, const std::string& key, const std::string& value) {
+  auto q = uri.find('?');
+  if (q == std::string::npos) {
+    uri += '?';
+    q = uri.size() - 1;
+  }
+  std::string query = uri.substr(q + 1), out;
+  std::size_t start = 0;
+  while (start <= query.size() && !query.empty()) {
+    auto amp = query.find('&', start);
+    std::string piece =
+        query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (piece.rfind(key + "=", 0) != 0 && !piece.empty()) out += (out.empty() ? "" : "&") + piece;
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  if (!value.empty()) out += (out.empty() ? "" : "&") + key + "=" + value;
+  return uri.substr(0, q + 1) + out;
+}
+
+std::string cert(const char* name) {
+  return (tls_certs().path / name).string();
+}
+
+// Log lines written while it lives.
+class LogCapture {
+ public:
+  LogCapture() {
+    qc::log::capture([this](std::string_view line) {
+      std::lock_guard lock(mutex_);
+      lines_.emplace_back(line);
+    });
+  }
+  ~LogCapture() { qc::log::capture({}); }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+class MongoTls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!tls_certs().problem.empty()) GTEST_SKIP() << tls_certs().problem;
+  }
+  // The StoreError of opening `uri` (with a 1 s server selection), and the
+  // log lines written meanwhile; fails the test when it opens.
+  std::string open_error(const std::string& uri, std::vector<std::string>* logged = nullptr) {
+    std::string target = uri.find("serverSelectionTimeoutMS") == std::string::npos
+                             ? with_option(uri, "serverSelectionTimeoutMS", "1000")
+                             : uri;
+    LogCapture log;
+    auto start = std::chrono::steady_clock::now();
+    std::string what;
+    try {
+      qc::MongoStore store(target, "qct_tls");
+      ADD_FAILURE() << "opened " << target;
+    } catch (const qc::StoreError& e) {
+      what = e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8))
+        << "server selection (1 s) and the TLS probe are bounded";
+    if (logged) *logged = log.lines();
+    return what;
+  }
+  static std::string host_port(const std::string& uri) {
+    auto start = uri.find("://") + 3;
+    return uri.substr(start, uri.find('/', start) - start);
+  }
+};
+
+TEST(MongoTlsSettings, TakenFromTheUriAsLibmongocTakesThem) {
+  qc::mongo::ensure_driver();
+  struct Case {
+    const char* uri;
+    const char* transport;
+  };
+  const Case cases[] = {
+      {"mongodb://h/", "over plain TCP"},
+      {"mongodb://h/?tls=false", "over plain TCP"},
+      {"mongodb://h/?tls=true", "over TLS (certificate verified against the system CAs)"},
+      {"mongodb://h/?ssl=true", "over TLS (certificate verified against the system CAs)"},
+      {"mongodb://h/?tlsCAFile=/x/ca.pem", "over TLS (certificate verified against /x/ca.pem)"},
+      {"mongodb://h/?ssl=true&sslCertificateAuthorityFile=/x/ca.pem",
+       "over TLS (certificate verified against /x/ca.pem)"},
+      {"mongodb://h/?tls=true&tlsAllowInvalidHostnames=true",
+       "over TLS (certificate verified against the system CAs; host name NOT checked: "
+       "tlsAllowInvalidHostnames)"},
+      {"mongodb://h/?tls=true&tlsAllowInvalidCertificates=true",
+       "over TLS (certificate NOT verified: tlsAllowInvalidCertificates)"},
+      {"mongodb://h/?tls=true&tlsInsecure=true",
+       "over TLS (certificate NOT verified: tlsInsecure)"},
+      {"mongodb://h/?tls=true&tlsCertificateKeyFile=/x/c.pem"
+       "&tlsCertificateKeyFilePassword=s3cretpw",
+       "over TLS (certificate verified against the system CAs; client certificate /x/c.pem)"},
+      {"mongodb+srv://cluster0.example.net/",
+       "over TLS (certificate verified against the system CAs)"},
+      {"mongodb+srv://user:pw@cluster0.example.net/?retryWrites=true&w=majority",
+       "over TLS (certificate verified against the system CAs)"},
+      {"mongodb+srv://cluster0.example.net/?tls=false", "over plain TCP"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.uri);
+    bson_error_t error;
+    qc::mongo::Uri uri(mongoc_uri_new_with_error(c.uri, &error));
+    ASSERT_TRUE(uri) << error.message;
+    auto tls = qc::mongo::tls_settings(uri.get());
+    EXPECT_EQ(qc::mongo::describe_transport(tls), c.transport);
+    EXPECT_FALSE(contains(qc::mongo::describe_transport(tls), "s3cretpw"));
+  }
+}
+
+TEST_F(MongoTls, StartupDescribesEachSettingAndHealthPingsOverTls) {
+  auto rs = server(Target::ReplicaSetTls);
+  ASSERT_TRUE(rs.skip_reason.empty()) << rs.skip_reason;
+  auto check = [&](const std::string& uri, const std::string& transport) {
+    SCOPED_TRACE(uri);
+    qc::MongoStore store(uri, "qct_tls");
+    EXPECT_EQ(store.transport(), transport);
+    EXPECT_TRUE(store.transactions());
+    // The readiness client is a client of its own: it must use the same TLS settings.
+    auto h = store.health();
+    EXPECT_TRUE(h.ok) << h.detail;
+  };
+  check(rs.uri, "over TLS (certificate verified against " + cert("ca.pem") + ")");
+  check(with_option(with_option(rs.uri, "tls", ""), "ssl", "true"),
+        "over TLS (certificate verified against " + cert("ca.pem") + ")");
+  check(with_option(rs.uri, "tlsAllowInvalidHostnames", "true"),
+        "over TLS (certificate verified against " + cert("ca.pem") +
+            "; host name NOT checked: tlsAllowInvalidHostnames)");
+  check(with_option(with_option(rs.uri, "tlsCAFile", ""), "tlsAllowInvalidCertificates", "true"),
+        "over TLS (certificate NOT verified: tlsAllowInvalidCertificates)");
+  auto plain = server(Target::ReplicaSet);
+  ASSERT_TRUE(plain.skip_reason.empty()) << plain.skip_reason;
+  check(plain.uri, "over plain TCP");
+  RawClient(rs.uri).drop_database("qct_tls");
+  RawClient(plain.uri).drop_database("qct_tls");
+}
+
+TEST_F(MongoTls, UntrustedCertificateIsOneErrorNamingTheHostAndTheReason) {
+  auto rs = server(Target::ReplicaSetTls);
+  ASSERT_TRUE(rs.skip_reason.empty()) << rs.skip_reason;
+  std::vector<std::string> logged;
+  auto what = open_error(with_option(rs.uri, "tlsCAFile", cert("other_ca.pem")), &logged);
+  EXPECT_TRUE(contains(what, "cannot reach mongodb://" + host_port(rs.uri))) << what;
+  EXPECT_TRUE(contains(what, "TLS handshake with " + host_port(rs.uri) +
+                                 " failed: certificate verify failed: "
+                                 "unable to get local issuer certificate"))
+      << what;
+  EXPECT_TRUE(contains(what, "issued by CN=QuantCrunch test CA, which is not among the CAs in " +
+                                 cert("other_ca.pem")))
+      << what;
+  EXPECT_TRUE(logged.empty()) << "more than the one error: " << (logged.empty() ? "" : logged[0]);
+
+  what = open_error(with_option(rs.uri, "tlsCAFile", ""));
+  EXPECT_TRUE(contains(what, "certificate verify failed")) << what;
+  EXPECT_TRUE(contains(what, "not among the system CAs")) << what;
+}
+
+TEST_F(MongoTls, SelfSignedCertificateIsRefusedUnlessInvalidCertificatesAreAllowed) {
+  StandInProcess self_signed(false, {.enabled = true, .cert = "self_signed"});
+  ASSERT_TRUE(self_signed.problem().empty()) << self_signed.problem();
+  auto what = open_error(self_signed.uri());
+  EXPECT_TRUE(contains(what, "TLS handshake with " + host_port(self_signed.uri()) +
+                                 " failed: certificate verify failed: self-signed certificate"))
+      << what;
+  qc::MongoStore store(with_option(self_signed.uri(), "tlsAllowInvalidCertificates", "true"),
+                       "qct_tls");
+  EXPECT_EQ(store.transport(), "over TLS (certificate NOT verified: tlsAllowInvalidCertificates)");
+  qc::MongoStore insecure(with_option(self_signed.uri(), "tlsInsecure", "true"), "qct_tls");
+  EXPECT_EQ(insecure.transport(), "over TLS (certificate NOT verified: tlsInsecure)");
+}
+
+TEST_F(MongoTls, HostNameMismatchIsRefusedUnlessInvalidHostnamesAreAllowed) {
+  StandInProcess wrong_host(false, {.enabled = true, .cert = "wrong_host"});
+  ASSERT_TRUE(wrong_host.problem().empty()) << wrong_host.problem();
+  auto what = open_error(wrong_host.uri());
+  EXPECT_TRUE(contains(what, "TLS handshake with " + host_port(wrong_host.uri()) +
+                                 " failed: host name mismatch: the certificate is for "
+                                 "DNS:not-this-host.invalid, not for 127.0.0.1"))
+      << what;
+  qc::MongoStore store(with_option(wrong_host.uri(), "tlsAllowInvalidHostnames", "true"),
+                       "qct_tls");
+  EXPECT_TRUE(contains(store.transport(), "host name NOT checked")) << store.transport();
+}
+
+TEST_F(MongoTls, TlsToAServerWithoutTlsSaysSo) {
+  auto plain = server(Target::Standalone);
+  ASSERT_TRUE(plain.skip_reason.empty()) << plain.skip_reason;
+  std::vector<std::string> logged;
+  auto what = open_error(
+      with_option(with_option(plain.uri, "tls", "true"), "tlsCAFile", cert("ca.pem")), &logged);
+  EXPECT_TRUE(
+      contains(what, "TLS handshake with " + host_port(plain.uri) + " failed: not a TLS server"))
+      << what;
+  EXPECT_TRUE(logged.empty()) << logged[0];
+}
+
+TEST_F(MongoTls, PlainConnectionToATlsServerSaysItExpectsTls) {
+  auto tls = server(Target::StandaloneTls);
+  ASSERT_TRUE(tls.skip_reason.empty()) << tls.skip_reason;
+  auto what = open_error(with_option(with_option(tls.uri, "tls", ""), "tlsCAFile", ""));
+  EXPECT_TRUE(
+      contains(what, host_port(tls.uri) + " closed the connection: it expects TLS (add tls=true"))
+      << what;
+}
+
+TEST_F(MongoTls, ClientCertificateAndItsPassword) {
+  StandInProcess needs_cert(true, {.enabled = true, .client_ca = true});
+  ASSERT_TRUE(needs_cert.problem().empty()) << needs_cert.problem();
+  const std::string& uri = needs_cert.uri();
+
+  auto what = open_error(uri);
+  EXPECT_TRUE(contains(
+      what, "TLS handshake with " + host_port(uri) +
+                " failed: the server requires a client certificate (tlsCertificateKeyFile)"))
+      << what;
+
+  {
+    qc::MongoStore store(with_option(uri, "tlsCertificateKeyFile", cert("client.pem")), "qct_tls");
+    EXPECT_EQ(store.transport(), "over TLS (certificate verified against " + cert("ca.pem") +
+                                     "; client certificate " + cert("client.pem") + ")");
+    EXPECT_TRUE(store.health().ok);
+  }
+  // An encrypted key: the password opens it and is shown nowhere.
+  const std::string password = "qc-client-key-pw";  // mongo_standin.CLIENT_KEY_PASSWORD
+  auto encrypted =
+      with_option(with_option(uri, "tlsCertificateKeyFile", cert("client_encrypted.pem")),
+                  "tlsCertificateKeyFilePassword", password);
+  {
+    LogCapture log;
+    qc::MongoStore store(encrypted, "qct_tls");
+    EXPECT_TRUE(store.health().ok);
+    EXPECT_FALSE(contains(store.location(), password)) << store.location();
+    EXPECT_TRUE(contains(store.location(), "tlsCertificateKeyFilePassword=***"))
+        << store.location();
+    EXPECT_FALSE(contains(store.transport(), password)) << store.transport();
+    for (const auto& line : log.lines()) EXPECT_FALSE(contains(line, password)) << line;
+  }
+  what = open_error(with_option(encrypted, "tlsCertificateKeyFilePassword", "not-the-pw"));
+  EXPECT_TRUE(contains(what, "tlsCertificateKeyFile " + cert("client_encrypted.pem") +
+                                 ": its private key cannot be read"))
+      << what;
+  EXPECT_FALSE(contains(what, "not-the-pw")) << what;
+  what = open_error(with_option(encrypted, "tlsCertificateKeyFilePassword", ""));
+  EXPECT_TRUE(contains(what, "needs tlsCertificateKeyFilePassword")) << what;
+  RawClient(with_option(uri, "tlsCertificateKeyFile", cert("client.pem"))).drop_database("qct_tls");
+}
+
+TEST_F(MongoTls, UnusableFilesAreRefusedBeforeConnecting) {
+  auto rs = server(Target::ReplicaSetTls);
+  ASSERT_TRUE(rs.skip_reason.empty()) << rs.skip_reason;
+  std::vector<std::string> logged;
+  auto start = std::chrono::steady_clock::now();
+  auto what = open_error(with_option(rs.uri, "tlsCAFile", "/nonexistent/ca.pem"), &logged);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900))
+      << "no connection tried";
+  EXPECT_TRUE(
+      contains(what, "tlsCAFile /nonexistent/ca.pem cannot be read: No such file or directory"))
+      << what;
+  EXPECT_TRUE(logged.empty()) << "libmongoc's own error lines: " << logged[0];
+
+  what = open_error(with_option(rs.uri, "tlsCAFile", cert("server.key")));
+  EXPECT_TRUE(contains(what, "tlsCAFile " + cert("server.key") + " holds no usable CA certificate"))
+      << what;
+  what = open_error(with_option(rs.uri, "tlsCertificateKeyFile", cert("ca.pem")));
+  EXPECT_TRUE(contains(
+      what, "tlsCertificateKeyFile " + cert("ca.pem") + ": its private key cannot be read"))
+      << what;
 }
 
 }  // namespace

@@ -8,6 +8,9 @@ Covers SPEC §2/§5/§6.3 on MongoDB: startup log and /readyz, seeding, the
 while stopped, delivered twice, invalid items), the SIGKILL crash test, and
 secrets / unreachable server at start.
 
+The same cases over TLS, and TLS-only ones (mongodb+srv://): test_mongo_tls.py
+(MongoServerCase.TLS, tls_config()).
+
 The stand-in needs Debian's /usr/bin/python3 with python3-pymongo and
 python3-mongomock. When this file is imported by another Python that lacks
 them, it re-executes the same unittest command under /usr/bin/python3, or
@@ -39,7 +42,9 @@ def _reexec_under_system_python():
     if os.environ.get(_REEXEC_GUARD):
         return "re-executed under /usr/bin/python3 and mongomock is still missing"
     name = os.path.splitext(os.path.basename(__file__))[0]
-    if sys.argv and sys.argv[0].endswith("-m unittest") and name in " ".join(sys.argv[1:]):
+    # (test_mongo_tls.py imports this file for its cases and helpers.)
+    if sys.argv and sys.argv[0].endswith("-m unittest") and any(
+            n in " ".join(sys.argv[1:]) for n in (name, "test_mongo_tls")):
         argv = [_SYSTEM_PYTHON, "-m", "unittest"] + sys.argv[1:]
     elif __name__ == "__main__":
         argv = [_SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:]
@@ -60,7 +65,11 @@ try:
 except ImportError:
     _SKIP_REASON = _reexec_under_system_python()
 
+import atexit  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
 
@@ -70,7 +79,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import qc_harness as h  # noqa: E402
 
 if _SKIP_REASON is None:
-    from mongo_standin import MongoStandIn  # noqa: E402
+    from mongo_standin import MongoStandIn, make_client_cert  # noqa: E402
+    import tls_certs as _tls_certs  # noqa: E402
 else:
     MongoStandIn = None
 
@@ -94,12 +104,49 @@ def strip_ids(docs):
     return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
 
 
+_CERTS = None
+
+
+def tls_certs():
+    """tls_certs.make_certs() plus a client certificate, made once per process."""
+    global _CERTS
+    if _CERTS is None:
+        directory = tempfile.mkdtemp(prefix="qc-mongo-tls-")
+        atexit.register(shutil.rmtree, directory, True)
+        certs = _tls_certs.make_certs(directory)
+        certs.update(make_client_cert(directory))
+        certs["dir"] = directory
+        _CERTS = certs
+    return _CERTS
+
+
+def tls_config(stem="server", **extra):
+    """A MongoStandIn ``tls`` argument serving DIR/STEM.pem, with ca.pem in its URI."""
+    certs = tls_certs()
+    config = {"cert": certs[stem + ".pem"], "key": certs[stem + ".key"], "ca": certs["ca.pem"]}
+    config.update(extra)
+    return config
+
+
+def transport_text(tls):
+    """What the startup line says about a stand-in from tls_config()."""
+    if not tls:
+        return "over plain TCP"
+    return f"over TLS (certificate verified against {tls_certs()['ca.pem']})"
+
+
 @unittest.skipIf(_SKIP_REASON is not None, _SKIP_REASON or "")
 class MongoServerCase(h.ServerTestCase):
     """Stand-ins and servers that are always stopped after the test."""
 
-    def standin(self, replica_set):
-        mongo = MongoStandIn(replica_set=replica_set).start()
+    TLS = False  # stand-ins serve TLS (tls_config()) and their URIs say tls=true
+
+    def standin(self, replica_set, tls=None, **kwargs):
+        """A started stand-in (TLS with tls_config() when self.TLS and `tls` is
+        None; plain with tls=False), stopped and checked after the test."""
+        if tls is None and self.TLS:
+            tls = tls_config()
+        mongo = MongoStandIn(replica_set=replica_set, tls=tls or None, **kwargs).start()
         self.addCleanup(self._check_standin, mongo)
         return mongo
 
@@ -108,6 +155,9 @@ class MongoServerCase(h.ServerTestCase):
         self.assertEqual(mongo.internal_errors, [],
                          "the stand-in could not handle some commands (a stand-in gap, not "
                          "necessarily a server bug)")
+        if mongo.tls and self.TLS:
+            self.assertTrue(mongo.tls_clients, "nothing connected over TLS")
+            self.assertEqual(mongo.tls_errors, [], "TLS handshakes failed")
 
     def serve(self, mongo, data_dir=None, feed="none", **kw):
         env = dict(kw.pop("env", {}) or {})
@@ -144,6 +194,32 @@ class MongoServerCase(h.ServerTestCase):
         return h.wait_until(lambda: server.readyz()["watcher"]["documents"] >= documents, timeout,
                             f"/readyz watcher.documents >= {documents}")
 
+    def run_server(self, uri, timeout=60, wrap=()):
+        """Runs the server until it exits (`wrap`: a command prefix); (proc, seconds)."""
+        data_dir = os.path.join(self.make_temp_dir(), "data")
+        cmd = [*wrap, h.qc_bin(), "serve", "--host", "127.0.0.1", "--port", str(h.free_port()),
+               "--data-dir", data_dir, "--feed", "none"]
+        started = time.monotonic()
+        proc = subprocess.run(cmd, env=h.clean_env({"MONGO_ATLAS_URI": uri}), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              cwd=self.make_temp_dir())
+        return proc, time.monotonic() - started
+
+    def refused(self, uri, *expected, wrap=()):
+        """Runs the server on `uri`: exit status 1 and one error line holding `expected`."""
+        proc, took = self.run_server(uri, wrap=wrap)
+        log = proc.stderr + proc.stdout
+        self.assertEqual(proc.returncode, 1, log)
+        errors = error_lines(log)
+        self.assertEqual(len(errors), 1, log)
+        self.assertEqual(warn_lines(log), [], log)
+        self.assertIn("[startup] database: mongodb: ", errors[0])
+        for text in expected:
+            self.assertIn(text, errors[0])
+        self.assertNotIn("SQLite", log)
+        self.assertLess(took, 20, "server selection (1 s) and the TLS probe are bounded")
+        return errors[0]
+
 
 def doc_at(ny_text, items):
     return h.make_document(h.ny_unix(ny_text), items)
@@ -160,8 +236,9 @@ class StartupTest(MongoServerCase):
         mongo = self.standin(replica_set)
         s = self.serve(mongo)
         log = s.stderr_text()
-        self.assertIn(f"database: MongoDB at {mongo.uri}, database quantcrunch", log)
-        self.assertIn(f"closes are {closes}", log)
+        self.assertIn(f"database: MongoDB at {mongo.uri}, database quantcrunch (0 open, 0 closed "
+                      f"positions, 0 recommendation documents), {transport_text(mongo.tls)}; "
+                      f"closes are {closes}", log)
         self.wait_log(s, f"recommendations: watching the collection by {watcher}")
         self.assertNotIn("SQLite", log)
         self.assertFalse(any(f.endswith(".sqlite3") for f in os.listdir(s.data_dir)),
@@ -411,6 +488,15 @@ class WatcherTest(MongoServerCase):
         self.each_mode(body)
 
 
+def error_lines(log):
+    return [line for line in log.splitlines()
+            if re.match(r"\S+ error ", line) or line.startswith("quantcrunch: error")]
+
+
+def warn_lines(log):
+    return [line for line in log.splitlines() if re.match(r"\S+ warn ", line)]
+
+
 class CrashTest(MongoServerCase):
     """SPEC §6.3 on MongoDB: SIGKILL mid-replay, restart, run to the end;
     /api/performance equals an uninterrupted run on a fresh stand-in."""
@@ -517,7 +603,8 @@ class UnreachableTest(h.ServerTestCase):
     def test_unreachable_mongodb_exits_non_zero_without_the_password(self):
         proc, took, data_dir = self.run_server("mongodb://user:s3cretpw@127.0.0.1:1/")
         log = proc.stderr + proc.stdout
-        self.assertNotEqual(proc.returncode, 0, log)
+        self.assertEqual(proc.returncode, 1, log)
+        self.assertEqual(len(error_lines(log)), 1, log)
         self.assertNotIn("s3cretpw", log)
         self.assertIn("database", log)
         self.assertIn("user:***@127.0.0.1:1", log, "the error names the (redacted) server")

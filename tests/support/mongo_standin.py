@@ -15,6 +15,13 @@ What it speaks:
 * legacy OP_QUERY (2004) on ``<db>.$cmd`` (the drivers' first
   ``isMaster``/``hello``), answered with OP_REPLY (opcode 1).
 
+Transport: plain TCP (default) or, with ``tls=...``, TLS through Python's
+``ssl`` module (server side, certificates e.g. from ``tls_certs.make_certs``),
+optionally requiring a client certificate. Like a ``mongod`` without TLS, the
+plain stand-in closes a connection whose first bytes are a TLS ClientHello;
+the TLS stand-in closes one whose handshake fails (and records why in
+``tls_errors``).
+
 Topologies: a standalone ``mongod`` (default) or, with ``replica_set="rs0"``,
 a one-member replica set whose primary is this server: sessions, retryable
 writes (a retried ``txnNumber`` gets the recorded reply, the write is not
@@ -38,10 +45,12 @@ the retryable-write records survive ``stop()``/``start()`` on the same object
 (a "restart" on the same port); cursors, transactions in progress and
 connections do not, as with a real ``mongod`` restart.
 
-Control API (``MongoStandIn(replica_set=None|"rs0", port=0, transaction_lifetime=60)``):
+Control API (``MongoStandIn(replica_set=None|"rs0", port=0, transaction_lifetime=60,
+tls=None, advertised_host=None)``):
 ``start()``/``stop()`` (or ``with``), ``uri``, ``uri_for(db, **opts)``, ``port``,
-``address``, ``client`` (the backing ``mongomock.MongoClient``; hold ``lock`` while
-using it; its writes do not reach change streams), ``insert``/``update``/
+``address``, ``tls_errors``, ``tls_clients``, ``tls_hellos_refused``, ``client``
+(the backing ``mongomock.MongoClient``; hold ``lock`` while using it; its
+writes do not reach change streams), ``insert``/``update``/
 ``delete``/``find`` helpers (oplog-fed), ``commands`` ((name, db, coll) list),
 ``command_docs``, ``commands_named``, ``wait_for_command``, ``wait_for``,
 ``clear_commands``, ``fail_next``, ``clear_fail_points``, ``drop_connections``,
@@ -50,8 +59,24 @@ using it; its writes do not reach change streams), ``insert``/``update``/
 assert it stays empty). The ``configureFailPoint``/``failCommand`` command is
 also understood.
 
-Not covered (differences from a real MongoDB): no TLS, no ``mongodb+srv``/DNS
-seed lists, no authentication (SCRAM ``saslStart`` answers CommandNotFound),
+TLS (``tls={"cert": PEM, "key": KEY, "ca": CA_PEM, "client_ca": CA_PEM}``):
+``cert``/``key`` are what the server presents; ``ca`` (optional) is only
+written into ``uri``/``uri_for`` as ``tlsCAFile``; with ``client_ca`` a client
+must present a certificate signed by it. ``uri`` then carries ``tls=true``.
+``advertised_host`` (default ``127.0.0.1``) is the host name the stand-in
+gives as its own address in ``hello`` (``hosts``, ``me``, ``primary``) and in
+``uri``; it still listens on 127.0.0.1 only (the name must resolve there, e.g.
+through a DNS stand-in). ``tls_errors`` lists why handshakes failed (the
+server's view, e.g. "tlsv1 alert unknown ca" when the client did not trust
+the certificate), ``tls_clients`` the subject of each client certificate
+accepted (None: the client sent none), ``tls_hellos_refused`` how many TLS
+ClientHellos a plain stand-in closed. ``make_client_cert(DIR)`` and
+``make_server_cert(DIR, STEM, names)`` write more certificates signed by
+the test CA of ``tls_certs.make_certs(DIR)``.
+
+Not covered (differences from a real MongoDB): no ``mongodb+srv``/DNS seed
+lists of its own (a test may serve the SRV/TXT records with a DNS stand-in),
+no OCSP stapling, no authentication (SCRAM ``saslStart`` answers CommandNotFound),
 no OP_COMPRESSED, no exhaust cursors, no streaming (awaitable) ``hello``; one
 member only (no secondaries, elections, read preferences, write-concern
 waits: ``writeConcern``/``readConcern``/``maxTimeMS`` on non-change-stream
@@ -69,8 +94,15 @@ and resume tokens are only valid on the same ``MongoStandIn`` object.
 Standalone (manual testing)::
 
     python3 tests/support/mongo_standin.py [--replica-set rs0] [--port 0]
+        [--tls-dir DIR [--tls-cert STEM] [--tls-client-ca]]
 
-prints ``MONGO_ATLAS_URI=...`` and runs until SIGINT/SIGTERM.
+prints ``MONGO_ATLAS_URI=...`` and runs until SIGINT/SIGTERM. With
+``--tls-dir`` it serves TLS with ``DIR/STEM.pem``/``DIR/STEM.key`` (STEM
+``server`` by default), writing the test certificates of ``tls_certs.py``
+into DIR first when ``DIR/ca.pem`` is missing; the URI names ``DIR/ca.pem``
+as ``tlsCAFile``. ``--tls-client-ca`` requires a client certificate signed by
+``DIR/ca.pem`` (the certificates it writes include that client certificate,
+``make_client_cert``).
 """
 
 from __future__ import annotations
@@ -84,6 +116,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -104,7 +137,7 @@ from mongomock import helpers as _mm_helpers
 from mongomock.store import CollectionStore as _MMCollectionStore
 from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
-__all__ = ["MongoStandIn", "CommandError", "main"]
+__all__ = ["MongoStandIn", "CommandError", "make_client_cert", "make_server_cert", "main"]
 
 HOST = "127.0.0.1"
 
@@ -345,7 +378,9 @@ class _Conn:
             return
         self.closed = True
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            # The plain socket's shutdown also for a TLS socket: no close_notify
+            # from this thread while the connection's own thread may be reading.
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
         try:
@@ -379,8 +414,15 @@ class _Ctx:
 class MongoStandIn:
     """A MongoDB server stand-in on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, replica_set=None, port=0, transaction_lifetime=60.0, max_log=100_000):
+    def __init__(self, replica_set=None, port=0, transaction_lifetime=60.0, max_log=100_000,
+                 tls=None, advertised_host=None):
         self.replica_set = replica_set
+        self.tls = dict(tls) if tls else None
+        self.advertised_host = advertised_host or HOST
+        self.tls_errors = []                # why TLS handshakes failed (server's view)
+        self.tls_clients = []               # subject of each client certificate (None: none)
+        self.tls_hellos_refused = 0         # TLS ClientHellos closed by a plain stand-in
+        self._ssl_context = self._make_ssl_context() if self.tls else None
         self.max_log = int(max_log)         # commands/command_docs keep the newest entries
         self.port = int(port)
         self.transaction_lifetime = float(transaction_lifetime)
@@ -414,26 +456,48 @@ class MongoStandIn:
 
     @property
     def address(self):
-        return "%s:%d" % (HOST, self.port)
+        return "%s:%d" % (self.advertised_host, self.port)
 
     @property
     def uri(self):
-        if self.replica_set:
-            return "mongodb://%s/?replicaSet=%s" % (self.address, self.replica_set)
-        return "mongodb://%s/?directConnection=true" % self.address
+        return self.uri_for()
+
+    def _tls_uri_options(self):
+        if not self.tls:
+            return []
+        params = ["tls=true"]
+        if self.tls.get("ca"):
+            params.append("tlsCAFile=%s" % self.tls["ca"])
+        return params
 
     def uri_for(self, database=None, **options):
-        """``uri`` with a default database path and extra URI options (k=v)."""
+        """``uri`` with a default database path and extra URI options (k=v).
+
+        An option given as None is left out (e.g. ``tlsCAFile=None``)."""
         params = []
         if self.replica_set:
             params.append("replicaSet=%s" % self.replica_set)
         else:
             params.append("directConnection=true")
+        for param in self._tls_uri_options():
+            if param.split("=", 1)[0] not in options:
+                params.append(param)
         for key, value in options.items():
+            if value is None:
+                continue
             if isinstance(value, bool):
                 value = "true" if value else "false"
             params.append("%s=%s" % (key, value))
         return "mongodb://%s/%s?%s" % (self.address, database or "", "&".join(params))
+
+    def _make_ssl_context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.tls["cert"], self.tls["key"])
+        if self.tls.get("client_ca"):
+            ctx.load_verify_locations(self.tls["client_ca"])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
 
     def start(self):
         with self._lock:
@@ -667,12 +731,47 @@ class MongoStandIn:
             buf += chunk
         return bytes(buf)
 
+    def _tls_handshake(self, conn):
+        """Wraps the connection's socket in TLS (bounded); False when it failed."""
+        raw = conn.sock
+        try:
+            raw.settimeout(10.0)
+            tls = self._ssl_context.wrap_socket(raw, server_side=True,
+                                                do_handshake_on_connect=False)
+            conn.sock = tls
+            tls.do_handshake()
+            tls.settimeout(None)
+        except (OSError, ValueError) as exc:
+            with self._lock:
+                self.tls_errors.append("%s: %s" % (type(exc).__name__, exc))
+            return False
+        peer = tls.getpeercert()
+        subject = None
+        if peer:
+            subject = ",".join("%s=%s" % kv for rdn in peer.get("subject", ()) for kv in rdn)
+        with self._lock:
+            self.tls_clients.append(subject)
+        return True
+
     def _serve_conn(self, conn):
         try:
+            if self._ssl_context is not None and not self._tls_handshake(conn):
+                return
+            first = True
             while self._running and not conn.closed:
                 header = self._recv_exact(conn.sock, 16)
                 if header is None:
                     break
+                if first and self._ssl_context is None and header[0] == 0x16 and \
+                        header[1] == 0x03 and header[2] in (1, 2, 3, 4):
+                    # A TLS ClientHello (record type 22, version 3.x), which as
+                    # a message length would be over 64 KiB: a mongod without
+                    # TLS closes the connection ("SSL handshake received but
+                    # server is started without SSL support").
+                    with self._lock:
+                        self.tls_hellos_refused += 1
+                    break
+                first = False
                 length, request_id, _response_to, opcode = struct.unpack("<iiii", header)
                 if length < 16 or length > MAX_MESSAGE_SIZE:
                     break
@@ -2054,12 +2153,90 @@ class _DupKey(Exception):
 # ----------------------------------------------------------------------------
 
 
+CLIENT_KEY_PASSWORD = "qc-client-key-pw"
+
+
+def _openssl(directory, *args):
+    import subprocess
+    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
+
+
+def _sign(directory, stem, subject, extensions):
+    """DIR/STEM.crt and DIR/STEM.key: a new key, certified by DIR/ca.pem."""
+    with open(os.path.join(directory, stem + ".ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n")
+        f.write("".join(line + "\n" for line in extensions))
+    _openssl(directory, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", stem + ".key",
+             "-out", stem + ".csr", "-subj", subject)
+    _openssl(directory, "x509", "-req", "-in", stem + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", stem + ".crt", "-days", "3650", "-extfile", stem + ".ext")
+
+
+def _concat(directory, out, *parts):
+    data = b""
+    for part in parts:
+        with open(os.path.join(directory, part), "rb") as f:
+            data += f.read()
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)
+
+
+def make_client_cert(directory, password=CLIENT_KEY_PASSWORD):
+    """A client certificate (CN=qc-client, clientAuth) signed by DIR/ca.pem
+    and DIR/ca.key (``tls_certs.make_certs(DIR)``), for a stand-in that
+    requires one. Writes, if missing, ``client.pem`` (certificate then key, as
+    ``tlsCertificateKeyFile`` wants it) and ``client_encrypted.pem`` (the same
+    with the key encrypted by ``password``); returns
+    ``{"client.pem": path, "client_encrypted.pem": path}``."""
+    paths = {n: os.path.join(directory, n) for n in ("client.pem", "client_encrypted.pem")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    _sign(directory, "client", "/CN=qc-client", ["extendedKeyUsage=clientAuth"])
+    _openssl(directory, "pkey", "-in", "client.key", "-aes256", "-passout", "pass:" + password,
+             "-out", "client_encrypted.key")
+    _concat(directory, paths["client_encrypted.pem"], "client.crt", "client_encrypted.key")
+    _concat(directory, paths["client.pem"], "client.crt", "client.key")
+    return paths
+
+
+def make_server_cert(directory, stem, names):
+    """A server certificate for the DNS ``names`` signed by DIR/ca.pem (e.g.
+    for an ``advertised_host`` that a DNS stand-in resolves to 127.0.0.1):
+    writes DIR/STEM.pem and DIR/STEM.key; returns (pem path, key path)."""
+    _sign(directory, stem, "/CN=" + names[0],
+          ["extendedKeyUsage=serverAuth", "subjectAltName=" + ",".join("DNS:" + n for n in names)])
+    _concat(directory, os.path.join(directory, stem + ".pem"), stem + ".crt")
+    return os.path.join(directory, stem + ".pem"), os.path.join(directory, stem + ".key")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replica-set", default=None, help="e.g. rs0 (default: standalone)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls-dir", default=None,
+                        help="serve TLS with certificates in this directory (made by "
+                             "tls_certs.py when DIR/ca.pem is missing)")
+    parser.add_argument("--tls-cert", default="server",
+                        help="certificate stem in --tls-dir (server, wrong_host, self_signed)")
+    parser.add_argument("--tls-client-ca", action="store_true",
+                        help="require a client certificate signed by DIR/ca.pem")
     args = parser.parse_args(argv)
-    standin = MongoStandIn(replica_set=args.replica_set, port=args.port).start()
+    tls = None
+    if args.tls_dir:
+        directory = os.path.abspath(args.tls_dir)
+        if not os.path.exists(os.path.join(directory, "ca.pem")):
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import tls_certs
+            tls_certs.make_certs(directory)
+            make_client_cert(directory)
+        tls = {"cert": os.path.join(directory, args.tls_cert + ".pem"),
+               "key": os.path.join(directory, args.tls_cert + ".key"),
+               "ca": os.path.join(directory, "ca.pem")}
+        if args.tls_client_ca:
+            tls["client_ca"] = os.path.join(directory, "ca.pem")
+    standin = MongoStandIn(replica_set=args.replica_set, port=args.port, tls=tls).start()
     print("MONGO_ATLAS_URI=%s" % standin.uri, flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,12 +6,16 @@ Clients: Debian's pymongo 3.11 (OP_QUERY handshake + OP_MSG), a few raw
 sockets for the wire format (kind-1 sequences, checksum, moreToCome, OP_REPLY)
 and, when gcc, pkg-config and libmongoc-dev are installed, a small C program
 built in a temporary directory (never in the repository) with the real
-libmongoc 1.23 (LIBMONGOC_CHECK_SOURCE below). Every wait is bounded.
+libmongoc 1.23 (LIBMONGOC_CHECK_SOURCE below), over plain TCP and over TLS.
+The TLS mode is also tried with Python's own ``ssl`` client (trusted and
+untrusted CA, host names, client certificates, plain clients, a TLS hello to
+the plain stand-in). Every wait is bounded.
 """
 
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -31,7 +35,9 @@ from pymongo import ReturnDocument  # noqa: E402
 from pymongo.errors import (AutoReconnect, DuplicateKeyError, NetworkTimeout,  # noqa: E402
                             OperationFailure, BulkWriteError)
 
-from mongo_standin import MongoStandIn  # noqa: E402
+from mongo_standin import (CLIENT_KEY_PASSWORD, MongoStandIn, make_client_cert,  # noqa: E402
+                           make_server_cert)
+import tls_certs  # noqa: E402
 
 TIMEOUT = 5.0
 DB = "quantcrunch"
@@ -809,6 +815,197 @@ class ChangeStreams(ReplicaSetCase):
 
 
 # ---------------------------------------------------------------------------
+# TLS mode
+
+
+class TlsCase(unittest.TestCase):
+    """Stand-ins serving TLS with certificates from tls_certs.make_certs."""
+
+    REPLICA_SET = None
+    certs = None
+    tmp = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="standin-tls-")
+        cls.certs = tls_certs.make_certs(cls.tmp)
+        cls.certs.update(make_client_cert(cls.tmp))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def standin(self, stem="server", client_ca=False, tls=True, **kwargs):
+        config = None
+        if tls:
+            config = {"cert": self.certs[stem + ".pem"], "key": self.certs[stem + ".key"],
+                      "ca": self.certs["ca.pem"]}
+            if client_ca:
+                config["client_ca"] = self.certs["ca.pem"]
+        mongo = MongoStandIn(replica_set=self.REPLICA_SET, tls=config, **kwargs).start()
+        self.addCleanup(self._check_stop, mongo)
+        return mongo
+
+    def _check_stop(self, mongo):
+        mongo.stop()
+        self.assertEqual(mongo.internal_errors, [])
+
+    def client(self, uri, **kwargs):
+        opts = dict(serverSelectionTimeoutMS=3000, connectTimeoutMS=2000, socketTimeoutMS=5000)
+        opts.update(kwargs)
+        c = pymongo.MongoClient(uri, **opts)
+        self.addCleanup(c.close)
+        return c
+
+    def tls_socket(self, port, ca=None, certfile=None, password=None, host="localhost"):
+        """A TLS connection made with Python's ssl module (certificate and host checked)."""
+        ctx = ssl.create_default_context(cafile=ca or self.certs["ca.pem"])
+        if certfile:
+            ctx.load_cert_chain(certfile, password=password)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.addCleanup(raw.close)
+        tls = ctx.wrap_socket(raw, server_hostname=host)
+        self.addCleanup(tls.close)
+        return tls
+
+    @staticmethod
+    def ping(sock, request_id=1):
+        sock.sendall(_op_msg(request_id, {"ping": 1, "$db": "admin"}))
+        _rid, response_to, _opcode, payload = _read_message(sock)
+        assert response_to == request_id
+        return _parse_op_msg_reply(payload)[1]
+
+
+class TlsStandalone(TlsCase):
+    def test_uri_names_tls_and_the_ca_and_pymongo_works_over_it(self):
+        mongo = self.standin()
+        self.assertEqual(mongo.uri, "mongodb://127.0.0.1:%d/?directConnection=true&tls=true"
+                                    "&tlsCAFile=%s" % (mongo.port, self.certs["ca.pem"]))
+        c = self.client(mongo.uri)
+        c[DB]["t"].insert_one({"a": 1})
+        self.assertEqual([d["a"] for d in c[DB]["t"].find()], [1])
+        self.assertEqual(mongo.find(DB, "t")[0]["a"], 1)
+        self.assertTrue(mongo.tls_clients)
+        self.assertEqual(set(mongo.tls_clients), {None})      # no client certificate
+        self.assertEqual(mongo.tls_errors, [])
+        # uri_for: tls options can be replaced or left out
+        self.assertIn("tlsCAFile=/x/ca.pem", mongo.uri_for(DB, tlsCAFile="/x/ca.pem"))
+        self.assertNotIn("tlsCAFile", mongo.uri_for(DB, tlsCAFile=None))
+
+    def test_certificate_valid_for_localhost_and_127_0_0_1(self):
+        mongo = self.standin()
+        for host in ("localhost", "127.0.0.1"):
+            with self.subTest(host=host):
+                self.assertEqual(self.ping(self.tls_socket(mongo.port, host=host))["ok"], 1.0)
+
+    def test_untrusted_or_wrong_host_certificate_is_refused_by_the_client(self):
+        mongo = self.standin()
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.tls_socket(mongo.port, ca=self.certs["other_ca.pem"])
+        wrong = self.standin("wrong_host")
+        with self.assertRaises(ssl.SSLCertVerificationError) as cm:
+            self.tls_socket(wrong.port)
+        self.assertIn("mismatch", str(cm.exception).lower())
+        self_signed = self.standin("self_signed")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.tls_socket(self_signed.port)
+        # the server saw the client's refusal, and still serves others
+        self.assertTrue(mongo.wait_for(lambda: mongo.tls_errors, TIMEOUT))
+        self.assertIn("unknown ca", mongo.tls_errors[0].lower())
+        self.assertEqual(self.ping(self.tls_socket(mongo.port))["ok"], 1.0)
+
+    def test_plain_client_is_disconnected(self):
+        mongo = self.standin()
+        s = socket.create_connection(("127.0.0.1", mongo.port), timeout=TIMEOUT)
+        self.addCleanup(s.close)
+        s.sendall(_op_msg(1, {"ping": 1, "$db": "admin"}))
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = b""
+        self.assertEqual(data, b"")
+        self.assertTrue(mongo.wait_for(lambda: mongo.tls_errors, TIMEOUT))
+        self.assertEqual(self.ping(self.tls_socket(mongo.port))["ok"], 1.0)
+
+    def test_plain_standin_closes_a_tls_hello_like_mongod(self):
+        mongo = self.standin(tls=False)
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, ConnectionAbortedError,
+                                BrokenPipeError)):
+            self.tls_socket(mongo.port)
+        self.assertEqual(mongo.tls_hellos_refused, 1)
+        self.assertEqual(self.client(mongo.uri).admin.command("ping")["ok"], 1.0)
+        self.assertEqual(mongo.tls_hellos_refused, 1)
+
+    def test_client_certificate_required(self):
+        mongo = self.standin(client_ca=True)
+        # TLS 1.3: the server judges the (missing) client certificate after the
+        # client's side of the handshake: the refusal comes with the first read.
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, EOFError, BrokenPipeError)):
+            self.ping(self.tls_socket(mongo.port))
+        self.assertTrue(mongo.wait_for(lambda: mongo.tls_errors, TIMEOUT))
+        self.assertIn("certificate", mongo.tls_errors[0].lower())
+        self.assertEqual(self.ping(self.tls_socket(mongo.port, certfile=self.certs["client.pem"]))
+                         ["ok"], 1.0)
+        encrypted = self.tls_socket(mongo.port, certfile=self.certs["client_encrypted.pem"],
+                                    password=CLIENT_KEY_PASSWORD)
+        self.assertEqual(self.ping(encrypted)["ok"], 1.0)
+        self.assertEqual(mongo.tls_clients, ["commonName=qc-client"] * 2)
+
+    def test_server_cert_for_other_names(self):
+        pem, key = make_server_cert(self.tmp, "node", ["node1.qc.test", "node2.qc.test"])
+        mongo = MongoStandIn(tls={"cert": pem, "key": key}).start()
+        self.addCleanup(self._check_stop, mongo)
+        self.assertEqual(self.ping(self.tls_socket(mongo.port, host="node2.qc.test"))["ok"], 1.0)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.tls_socket(mongo.port, host="localhost")
+
+    def test_restart_keeps_tls(self):
+        mongo = self.standin()
+        port = mongo.port
+        mongo.insert(DB, "t", {"a": 1})
+        mongo.stop()
+        mongo.start()
+        self.assertEqual(mongo.port, port)
+        self.assertEqual(self.client(mongo.uri)[DB]["t"].count_documents({}), 1)
+
+
+class TlsReplicaSet(TlsCase):
+    REPLICA_SET = "rs0"
+
+    def test_discovery_transactions_and_change_stream_over_tls(self):
+        mongo = self.standin()
+        c = self.client(mongo.uri)
+        self.assertEqual(c.admin.command("hello")["hosts"], ["127.0.0.1:%d" % mongo.port])
+        coll = c[DB]["recommendations"]
+        coll.insert_one({"i": 0})
+        with coll.watch([{"$match": {"operationType": "insert"}}], max_await_time_ms=300) as stream:
+            with c.start_session() as session:
+                with session.start_transaction():
+                    coll.insert_one({"i": 1}, session=session)
+                    coll.insert_one({"i": 2}, session=session)
+            got = []
+            deadline = time.monotonic() + TIMEOUT
+            while len(got) < 2 and time.monotonic() < deadline:
+                event = stream.try_next()
+                if event:
+                    got.append(event["fullDocument"]["i"])
+        self.assertEqual(got, [1, 2])
+        self.assertEqual(mongo.tls_errors, [])
+
+    def test_advertised_host_is_the_address_in_hello_and_uri(self):
+        mongo = self.standin(advertised_host="localhost")
+        self.assertEqual(mongo.address, "localhost:%d" % mongo.port)
+        self.assertTrue(mongo.uri.startswith("mongodb://localhost:%d/?replicaSet=rs0&tls=true"
+                                             % mongo.port), mongo.uri)
+        c = self.client(mongo.uri)
+        hello = c.admin.command("hello")
+        self.assertEqual((hello["hosts"], hello["me"], hello["primary"]),
+                         (["localhost:%d" % mongo.port], "localhost:%d" % mongo.port,
+                          "localhost:%d" % mongo.port))
+        self.assertEqual(c.primary, ("localhost", mongo.port))
+
+
+# ---------------------------------------------------------------------------
 # the real C driver
 
 
@@ -848,8 +1045,8 @@ class LibmongocDriver(unittest.TestCase):
         if cls.exe:
             shutil.rmtree(os.path.dirname(cls.exe), ignore_errors=True)
 
-    def run_check(self, replica_set):
-        mongo = MongoStandIn(replica_set=replica_set).start()
+    def run_check(self, replica_set, tls=None):
+        mongo = MongoStandIn(replica_set=replica_set, tls=tls).start()
         self.addCleanup(mongo.stop)
         mode = "rs" if replica_set else "standalone"
         proc = subprocess.Popen([self.exe, mongo.uri, mode, "restart"], stdin=subprocess.PIPE,
@@ -885,6 +1082,27 @@ class LibmongocDriver(unittest.TestCase):
         self.assertTrue({"isMaster", "ping", "insert", "find", "getMore", "killCursors",
                          "update", "delete", "findAndModify", "aggregate", "createIndexes",
                          "listIndexes", "listCollections", "count"} <= names, names)
+
+    def tls(self):
+        tmp = tempfile.mkdtemp(prefix="mongoc-check-tls-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        certs = tls_certs.make_certs(tmp)
+        return {"cert": certs["server.pem"], "key": certs["server.key"], "ca": certs["ca.pem"]}
+
+    def test_standalone_over_tls(self):
+        mongo, output = self.run_check(None, self.tls())
+        self.assertIn("standalone watch -> 40573", output)
+        self.assertEqual(mongo.tls_errors, [])
+        self.assertTrue(mongo.tls_clients)
+
+    def test_replica_set_over_tls(self):
+        # Everything test_replica_set checks, over TLS: transactions, change
+        # streams, retryable writes after a dropped TLS connection, and the
+        # automatic resume across a restart of the TLS stand-in.
+        mongo, output = self.run_check("rs0", self.tls())
+        self.assertIn("automatic resume across a stand-in restart: got i=5", output)
+        self.assertIn("commit reply lost, retried commit", output)
+        self.assertEqual(mongo.tls_errors, [])
 
     def test_replica_set(self):
         mongo, output = self.run_check("rs0")

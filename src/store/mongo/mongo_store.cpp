@@ -1,9 +1,14 @@
 #include "store/mongo/mongo_store.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <set>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "log/log.h"
 #include "log/redact.h"
@@ -34,9 +39,29 @@ using namespace mongo;
 
 namespace {
 
+// redact_uri() masks the user's password and the usual secret query
+// parameters; a MongoDB URI may also carry the client key's password.
+std::string redact_mongo(std::string_view text) {
+  std::string out = redact_uri(text);
+  std::string lower = out;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string name : {"tlscertificatekeyfilepassword=", "sslclientcertificatekeypassword="}) {
+    for (std::size_t at = lower.find(name); at != std::string::npos;
+         at = lower.find(name, at + 1)) {
+      std::size_t start = at + name.size();
+      std::size_t end = std::min(lower.find('&', start), lower.size());
+      out.replace(start, end - start, "***");
+      lower.replace(start, end - start, "***");
+    }
+  }
+  return out;
+}
+
 std::string message_of(const bson_error_t& e) { return e.message; }
 
 constexpr std::int32_t kHealthTimeoutMs = 2000;
+// How long the TLS diagnosis after a failed start may take, at most.
+constexpr std::int32_t kTlsProbeMs = 5000;
 
 [[noreturn]] void fail(const std::string& what, const bson_error_t& e) {
   throw StoreError("mongodb: " + what + ": " + message_of(e));
@@ -101,19 +126,30 @@ struct TxnContext {
 }  // namespace
 
 MongoStore::MongoStore(const std::string& uri, std::string database)
-    : database_(std::move(database)), location_(redact_uri(uri)) {
+    : database_(std::move(database)), location_(redact_mongo(uri)) {
   ensure_driver();
   bson_error_t error;
   uri_.reset(mongoc_uri_new_with_error(uri.c_str(), &error));
   if (!uri_)
-    throw StoreError("MONGO_ATLAS_URI is not a valid MongoDB URI (" + location_ + "): " +
-                     redact_uri(message_of(error)));
+    throw StoreError("MONGO_ATLAS_URI is not a valid MongoDB URI (" + location_ +
+                     "): " + redact_mongo(message_of(error)));
+  // libmongoc applies the URI's TLS options itself, to the pool and to the
+  // health client below; these are only read to check and describe them.
+  tls_ = tls_settings(uri_.get());
+  if (!tls_.certificate_key_password.empty()) log::add_secret(tls_.certificate_key_password);
+  transport_ = describe_transport(tls_);
+  if (auto problem = tls_files_problem(tls_); !problem.empty())
+    throw StoreError("mongodb: cannot connect to " + location_ + ": " + problem);
   if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
     mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 10000);
   if (!mongoc_uri_has_option(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS))
     mongoc_uri_set_option_as_int32(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS, 10000);
-  pool_.reset(mongoc_client_pool_new(uri_.get()));
-  if (!pool_) throw StoreError("mongodb: cannot create a client pool for " + location_);
+  // With mongodb+srv:// this looks up the SRV and TXT records: a failed
+  // lookup is an error here.
+  pool_.reset(mongoc_client_pool_new_with_error(uri_.get(), &error));
+  if (!pool_)
+    throw StoreError("mongodb: cannot create a client pool for " + location_ + ": " +
+                     message_of(error));
   mongoc_client_pool_set_error_api(pool_.get(), MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_set_appname(pool_.get(), "quantcrunch");
 
@@ -121,7 +157,8 @@ MongoStore::MongoStore(const std::string& uri, std::string database)
   Doc hello, reply;
   BSON_APPEND_INT32(hello.get(), "isMaster", 1);
   if (!mongoc_client_command_simple(client.get(), "admin", hello.get(), nullptr, reply.get(), &error))
-    fail("cannot reach " + location_, error);
+    throw StoreError("mongodb: cannot reach " + location_ + ": " +
+                     explain_unreachable(client.get(), error));
   bson_iter_t it;
   bool replica_set = bson_iter_init_find(&it, reply.get(), "setName");
   auto msg = string_field(reply.get(), "msg");
@@ -144,6 +181,52 @@ MongoStore::MongoStore(const std::string& uri, std::string database)
 }
 
 MongoStore::~MongoStore() = default;
+
+std::string MongoStore::explain_unreachable(mongoc_client_t* client,
+                                            const bson_error_t& error) const {
+  std::string driver = message_of(error);
+  if (error.domain != MONGOC_ERROR_SERVER_SELECTION) return driver;  // e.g. authentication
+  // The hosts the driver tried: the URI's seeds, or what a mongodb+srv://
+  // lookup found (the topology's servers; mongoc_client_get_server_descriptions
+  // leaves out those of unknown type, i.e. every one that could not be
+  // reached, so they are asked for by id, which the topology gives out from 1).
+  std::vector<std::pair<std::string, std::uint16_t>> hosts;
+  constexpr std::size_t kMaxHosts = 3;
+  for (const mongoc_host_list_t* h = mongoc_uri_get_hosts(uri_.get());
+       h && hosts.size() < kMaxHosts; h = h->next)
+    hosts.emplace_back(h->host, h->port);
+  const bool seeds_in_uri = !hosts.empty();
+  for (std::uint32_t id = 1; !seeds_in_uri && hosts.size() < kMaxHosts && id <= 16; ++id) {
+    mongoc_server_description_t* server = mongoc_client_get_server_description(client, id);
+    if (!server) continue;
+    const mongoc_host_list_t* h = mongoc_server_description_host(server);
+    hosts.emplace_back(h->host, h->port);
+    mongoc_server_description_destroy(server);
+  }
+
+  std::int32_t connect_ms =
+      mongoc_uri_get_option_as_int32(uri_.get(), MONGOC_URI_CONNECTTIMEOUTMS, 10000);
+  auto budget =
+      std::chrono::milliseconds(connect_ms > 0 ? std::min(connect_ms, kTlsProbeMs) : kTlsProbeMs);
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  for (const auto& [host, port] : hosts) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                        std::to_string(port);
+    if (tls_.enabled) {
+      auto problem = tls_handshake_problem(host, port, tls_, left);
+      if (!problem.empty()) return "TLS handshake with " + where + " failed: " + problem;
+    } else if (answers_tls(host, port, left)) {
+      return where +
+             " closed the connection: it expects TLS (add tls=true to the URI; "
+             "mongodb+srv:// URIs imply it) [" +
+             driver + "]";
+    }
+  }
+  return driver;
+}
 
 void MongoStore::create_indexes() {
   struct Index {

@@ -13,7 +13,19 @@
 //
 // health() pings on a client of its own (server selection, connect and
 // socket timeouts of at most 2 s), never waiting for the pool; concurrent
-// callers share one ping.
+// callers share one ping. That client is made from a copy of the same URI,
+// so it connects with the same TLS settings as the pool.
+//
+// TLS (tls_check.h): libmongoc applies the URI's TLS options (tls/ssl,
+// tlsCAFile, tlsCertificateKeyFile, tlsAllowInvalidCertificates,
+// tlsAllowInvalidHostnames, tlsInsecure; mongodb+srv:// implies tls) to the
+// pool and to the health client. The constructor refuses TLS files libmongoc
+// could not use, and when the server cannot be reached it repeats one TLS
+// handshake with the first hosts (at most 5 s in all) to say why and with
+// which host: certificate not trusted, host name mismatch, not a TLS server,
+// protocol, client certificate required or refused; or, for a URI without
+// TLS, that the server expects TLS.
+// transport() says in words how the connection is made, for the startup log.
 //
 // Exactly once (SPEC §6.3):
 //  - on a replica set or sharded cluster (Atlas) every ChangeSet is one
@@ -33,6 +45,7 @@
 #include <string>
 
 #include "store/mongo/mongo_handles.h"
+#include "store/mongo/tls_check.h"
 #include "store/store.h"
 
 namespace qc {
@@ -40,6 +53,7 @@ namespace qc {
 class MongoStore final : public Store {
  public:
   // Connects, checks the server answers, creates indexes. Throws StoreError.
+  // The error names the (redacted) URI and, for an unreachable server, why.
   explicit MongoStore(const std::string& uri, std::string database = "quantcrunch");
   ~MongoStore() override;
 
@@ -56,6 +70,9 @@ class MongoStore final : public Store {
   bool change_streams() const { return transactions_; }  // both need a replica set
   mongoc_client_pool_t* pool() const { return pool_.get(); }
   const std::string& database() const { return database_; }
+  // "over TLS (certificate verified against the system CAs)", "over plain
+  // TCP", ... (mongo::describe_transport). Never a password.
+  const std::string& transport() const { return transport_; }
 
  private:
   void create_indexes();
@@ -64,10 +81,15 @@ class MongoStore final : public Store {
                      bson_t** reply, bson_error_t* error);
 
   StoreHealth ping();
+  // Why the first hello failed, in words: a TLS handshake problem with a
+  // named host when the probe finds one, else libmongoc's message.
+  std::string explain_unreachable(mongoc_client_t* client, const bson_error_t& error) const;
 
   std::string database_;
   std::string location_;
   mongo::Uri uri_;
+  mongo::TlsSettings tls_;
+  std::string transport_;
   mongo::Pool pool_;
   bool transactions_ = false;
 
