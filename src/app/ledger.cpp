@@ -13,6 +13,12 @@ namespace {
 constexpr auto kTickerlistInterval = std::chrono::milliseconds(200);
 constexpr auto kRebuildRetry = std::chrono::seconds(1);
 
+std::int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -86,12 +92,13 @@ StopReport Ledger::stop() {
 
 void Ledger::rebuild_from_store() {
   StoredState state = store_.load();
+  next_event_id_ = std::max({next_event_id_, unix_now_us(), state.last_event_id + 1});
   Engine engine(state.tickers);
   // Closed first: a position found both closed and still open (a crash
   // between two writes of a store without transactions) is closed.
   for (const auto& c : state.closed_positions) engine.restore_closed(c);
   for (const auto& p : state.open_positions) engine.restore_open(p);
-  for (const auto& [symbol, start] : state.last_bars) engine.restore_last_bar(symbol, start);
+  for (const auto& bar : state.last_bars) engine.restore_last_bar(bar);
   RecommendationBook documents;
   auto tracked = [&engine](std::string_view s) { return engine.is_tracked(s); };
   for (auto& stored : state.documents) {
@@ -114,6 +121,7 @@ void Ledger::rebuild_from_store() {
   }
   publish_recommendations();
   publish_performance();
+  publish_positions();
   publish_tickerlist();
   sync_cache();
 }
@@ -143,10 +151,22 @@ void Ledger::publish_recommendations() {
   views_.publish_recommendations(std::move(items));
 }
 
+void Ledger::publish_positions() {
+  views_.publish_positions(
+      render_positions(engine_.open_positions(), [this](const OpenPosition& p) { return engine_.mark(p); }));
+  marks_dirty_ = false;
+  last_positions_publish_ = Clock::now();
+}
+
 void Ledger::publish_performance() { views_.publish_performance(render_performance(engine_.performance())); }
 
 void Ledger::publish_tickerlist() {
-  views_.publish_tickerlist(render_tickerlist(engine_.tickers(), quotes_, market_open_.load()));
+  std::string body = render_tickerlist(engine_.tickers(), quotes_, market_open_.load());
+  if (options_.on_events && body != last_quotes_event_) {
+    last_quotes_event_ = body;
+    options_.on_events({LiveEvent{next_event_id_++, "quotes", body}});
+  }
+  views_.publish_tickerlist(std::move(body));
   quotes_dirty_ = false;
   last_tickerlist_publish_ = Clock::now();
 }
@@ -361,8 +381,10 @@ void Ledger::run() {
     set_held_bars(reapply_bars_.size());
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
     if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
+    if (marks_dirty_ && Clock::now() - last_positions_publish_ >= kTickerlistInterval) publish_positions();
   }
   if (quotes_dirty_) publish_tickerlist();
+  if (marks_dirty_) publish_positions();
 }
 
 bool Ledger::try_rebuild() {
@@ -495,8 +517,8 @@ void Ledger::process(std::deque<Job>& jobs) {
   std::vector<Reply> replies;
   std::vector<std::function<void(bool)>> flushes;
   std::vector<std::function<void(const Engine&)>> inspections;
-  std::vector<std::pair<std::string, std::int64_t>> last_bars;
   std::vector<ClosedPosition> closed;
+  std::vector<std::string> touched;  // symbols a bar applied to
   LedgerCounters delta;
   std::unordered_set<std::string> batch_documents;
   auto now = Clock::now();
@@ -535,7 +557,10 @@ void Ledger::process(std::deque<Job>& jobs) {
       r.outcome.opened = opened.opened.size();
       r.outcome.results = item_outcomes(d->doc, *opened.open_timestamp, opened.opened);
       r.open_timestamp = *opened.open_timestamp;
-      for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
+      for (auto& p : opened.opened) {
+        changes.events.push_back({next_event_id_++, "opened", render_marked_position(p, engine_.mark(p))});
+        changes.opened.push_back(std::move(p));
+      }
       if (!known) {
         batch_documents.insert(canonical);
         documents_.remember(std::move(canonical));
@@ -549,12 +574,15 @@ void Ledger::process(std::deque<Job>& jobs) {
       replies.push_back(std::move(r));
     } else if (auto* b = std::get_if<BarsJob>(&job)) {
       for (const auto& bar : b->bars) {
+        std::size_t closed_before = closed.size();
         switch (engine_.apply(bar, closed)) {
           case BarOutcome::Applied:
             ++delta.bars_applied;
+            if (touched.empty() || touched.back() != bar.symbol) touched.push_back(bar.symbol);
+            for (std::size_t k = closed_before; k < closed.size(); ++k)
+              changes.events.push_back({next_event_id_++, "closed", render_closed_position(closed[k])});
             quotes_.on_bar(bar);
             quotes_dirty_ = true;
-            last_bars.emplace_back(bar.symbol, bar.start_ms);
             break;
           case BarOutcome::Stale: ++delta.bars_ignored; break;
           case BarOutcome::UnknownSymbol: ++delta.bars_unknown_symbol; break;
@@ -569,11 +597,11 @@ void Ledger::process(std::deque<Job>& jobs) {
       flushes.push_back(std::move(std::get<FlushJob>(job).done));
     }
   }
-  // Keep only the newest start per symbol.
-  std::sort(last_bars.begin(), last_bars.end());
-  for (std::size_t i = 0; i < last_bars.size(); ++i)
-    if (i + 1 == last_bars.size() || last_bars[i + 1].first != last_bars[i].first)
-      changes.last_bars.push_back(std::move(last_bars[i]));
+  // The newest bar of each symbol a bar of this batch applied to.
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (const auto& symbol : touched)
+    if (auto bar = engine_.last_bar(symbol)) changes.last_bars.push_back(std::move(*bar));
   changes.closed = std::move(closed);
 
   bool committed = true;
@@ -620,7 +648,11 @@ void Ledger::process(std::deque<Job>& jobs) {
                               ": " + std::string(close_notes(c.reason)));
     if (documents_added) publish_recommendations();
     if (!changes.closed.empty()) publish_performance();
+    // Opens and closes show at once; new prices alone at most every 200 ms.
+    if (!changes.opened.empty() || !changes.closed.empty()) publish_positions();
+    else if (!changes.last_bars.empty()) marks_dirty_ = true;
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
+    if (options_.on_events && !changes.events.empty()) options_.on_events(changes.events);
     std::lock_guard lock(counters_mutex_);
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
@@ -644,6 +676,8 @@ void Ledger::process(std::deque<Job>& jobs) {
   deferred_flushes_.insert(deferred_flushes_.end(), std::make_move_iterator(flushes.begin()),
                            std::make_move_iterator(flushes.end()));
   if (committed && reapply_bars_.empty() && !needs_rebuild_) {
+    // Flushed also means visible: views held back by the 200 ms pace go out now.
+    if (!deferred_flushes_.empty() && marks_dirty_) publish_positions();
     auto ready = std::move(deferred_flushes_);
     deferred_flushes_.clear();
     for (auto& f : ready) f(true);

@@ -31,6 +31,7 @@
 
 #include "cache/cache.h"
 #include "core/engine.h"
+#include "core/live_event.h"
 #include "core/quote_board.h"
 #include "core/recommendation_book.h"
 #include "http/api_views.h"
@@ -88,6 +89,11 @@ struct LedgerOptions {
   // stop(): work still not durable this long after it was asked is given up
   // (and reported), so shutdown always ends.
   std::chrono::milliseconds stop_deadline{8'000};
+  // Called on the ledger thread once a change is durable and its views are
+  // published: the opened and closed events of a commit, in the order they
+  // happened, or one quotes event when the ticker list changed. Must not
+  // block (SPEC §4.9: nothing slows the engine).
+  std::function<void(const std::vector<LiveEvent>&)> on_events;
 };
 
 // What stop() could not make durable.
@@ -180,6 +186,7 @@ class Ledger final : public FeedSink {
                                          const std::vector<OpenPosition>& opened) const;
   void publish_recommendations();
   void publish_performance();
+  void publish_positions();
   void publish_tickerlist();
   void sync_cache();
   void set_write_health(bool ok, const std::string& reason);
@@ -204,7 +211,11 @@ class Ledger final : public FeedSink {
   Clock::time_point next_rebuild_try_{};
   std::vector<std::function<void(bool)>> deferred_flushes_;  // answered once that is durable
   Clock::time_point last_tickerlist_publish_{};
+  bool marks_dirty_ = false;  // prices changed since /api/positions was published
+  Clock::time_point last_positions_publish_{};
   Clock::time_point last_write_{};  // last commit or probe attempt
+  std::int64_t next_event_id_ = 0;
+  std::string last_quotes_event_;  // the ticker list last sent as a quotes event
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

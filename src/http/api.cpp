@@ -284,6 +284,10 @@ void Api::route(HttpRequest& request, Respond respond) const {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.tickerlist()));
   }
+  if (path == "/api/positions") {
+    if (!get) return respond(method_not_allowed(kGetOnly));
+    return respond(ok_json(views_.positions()));
+  }
   if (path == "/api/performance") {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.performance()));
@@ -386,6 +390,8 @@ std::optional<HttpResponse> Api::admit(const HttpRequestHeader& header) const {
 std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::string_view path) const {
   if (method == http::verb::options) return std::nullopt;
   bool get_routes = path == "/api/tickerlist" || path == "/api/performance" || path == "/api/marketstatus" ||
+                    path == "/api/positions" || path == "/api/trades" || path == "/api/stats" ||
+                    path == "/api/events" ||
                     path == "/metrics" || path == "/healthz" || path == "/readyz" ||
                     path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
                     path.substr(0, 5) == "/docs";

@@ -7,6 +7,7 @@ namespace qc {
 ApiViews::ApiViews() {
   publish_tickerlist(R"({"tickerlist":[]})");
   publish_performance(R"({"performance":[]})");
+  publish_positions(R"({"positions":[]})");
   publish_recommendations({});
 }
 
@@ -16,6 +17,10 @@ void ApiViews::publish_tickerlist(std::string body) {
 
 void ApiViews::publish_performance(std::string body) {
   performance_.store(std::make_shared<const std::string>(std::move(body)));
+}
+
+void ApiViews::publish_positions(std::string body) {
+  positions_.store(std::make_shared<const std::string>(std::move(body)));
 }
 
 std::string ApiViews::render_recommendations(const std::vector<std::string>& items, int limit) {
