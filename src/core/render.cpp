@@ -39,6 +39,19 @@ void write_closed_position(JsonWriter& w, const ClosedPosition& c) {
       .end_object();
 }
 
+std::string render_trades_page(const TradePage& page) {
+  std::string out;
+  out.reserve(64 + page.trades.size() * 220);
+  JsonWriter w(out);
+  w.begin_object().key("trades").begin_array();
+  for (const auto& c : page.trades) write_closed_position(w, c);
+  w.end_array().key("next_cursor");
+  if (page.next_cursor) w.value(encode_cursor(*page.next_cursor));
+  else w.null();
+  w.end_object();
+  return out;
+}
+
 std::string render_performance(const PerformanceBook& book) {
   std::string out;
   out.reserve(64 + book.position_count() * 220);

@@ -8,6 +8,7 @@
 #include "core/position.h"
 #include "core/quote_board.h"
 #include "core/ticker.h"
+#include "core/trade_history.h"
 
 namespace qc {
 
@@ -18,6 +19,8 @@ void write_open_position_fields(JsonWriter& w, const OpenPosition& p);
 std::string render_open_position(const OpenPosition& p);
 // A closed position in the shape of SPEC §4.3.
 void write_closed_position(JsonWriter& w, const ClosedPosition& c);
+// {"trades":[closed position, ...],"next_cursor":"..." | null} (SPEC §4.7).
+std::string render_trades_page(const TradePage& page);
 // The whole `/api/performance` document.
 std::string render_performance(const PerformanceBook& book);
 // The whole `/api/tickerlist` document.
