@@ -66,6 +66,16 @@ std::string render_marked_position(const OpenPosition& p, const std::optional<Pr
   std::string out;
   JsonWriter w(out);
   write_marked_position(w, p, mark);
+std::string render_trades_page(const TradePage& page) {
+  std::string out;
+  out.reserve(64 + page.trades.size() * 220);
+  JsonWriter w(out);
+  w.begin_object().key("trades").begin_array();
+  for (const auto& c : page.trades) write_closed_position(w, c);
+  w.end_array().key("next_cursor");
+  if (page.next_cursor) w.value(encode_cursor(*page.next_cursor));
+  else w.null();
+  w.end_object();
   return out;
 }
 

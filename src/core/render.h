@@ -10,6 +10,7 @@
 #include "core/position.h"
 #include "core/quote_board.h"
 #include "core/ticker.h"
+#include "core/trade_history.h"
 
 namespace qc {
 
@@ -39,6 +40,8 @@ std::string render_positions(const std::vector<OpenPosition>& positions, MarkOf&
   w.end_array().end_object();
   return out;
 }
+// {"trades":[closed position, ...],"next_cursor":"..." | null} (SPEC §4.7).
+std::string render_trades_page(const TradePage& page);
 // The whole `/api/performance` document.
 std::string render_performance(const PerformanceBook& book);
 // The whole `/api/tickerlist` document.
