@@ -5,6 +5,7 @@
 
 #include "core/ny_time.h"
 #include "core/render.h"
+#include "core/stats_render.h"
 #include "log/log.h"
 
 namespace qc {
@@ -110,6 +111,17 @@ void Ledger::rebuild_from_store() {
   }
   engine_ = std::move(engine);
   documents_ = std::move(documents);
+  {
+    // The engine's book is in §4.3 order: every add appends.
+    TradeHistory history;
+    for (const auto& [month, m] : engine_.performance().months())
+      for (const auto& c : m.positions) history.add(c);
+    std::unique_lock lock(history_mutex_);
+    history_ = std::move(history);
+    stats_ = compute_stats(history_);
+  }
+  equity_json_.clear();
+  equity_points_rendered_ = 0;
   quotes_ = QuoteBoard();
   {
     std::lock_guard lock(counters_mutex_);
@@ -122,8 +134,64 @@ void Ledger::rebuild_from_store() {
   publish_recommendations();
   publish_performance();
   publish_positions();
+  publish_stats();
   publish_tickerlist();
   sync_cache();
+}
+
+void Ledger::add_closes_to_history(const std::vector<ClosedPosition>& closed) {
+  {
+    std::unique_lock lock(history_mutex_);
+    for (const auto& c : closed) history_.add(c);
+  }
+  // Only this thread writes history_: reading it without the lock is safe.
+  for (const auto& c : closed) stats_.add(c, history_);
+}
+
+void Ledger::publish_stats() {
+  const auto& equity = stats_.equity();
+  if (stats_.generation() != equity_generation_ || equity_points_rendered_ > equity.size()) {
+    equity_json_.clear();
+    equity_points_rendered_ = 0;
+    equity_generation_ = stats_.generation();
+  }
+  append_equity_points(equity_json_, equity, equity_points_rendered_, equity.size());
+  equity_points_rendered_ = equity.size();
+  OpenSummary open;
+  if (auto marks = open_marks_.load()) {
+    open.count = marks->size();
+    for (const auto& m : *marks)
+      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+  }
+  std::string head = render_stats_head(stats_);
+  std::string tail = render_stats_tail(open);
+  std::string body;
+  body.reserve(head.size() + equity_json_.size() + tail.size());
+  body.append(head).append(equity_json_).append(tail);
+  views_.publish_stats(std::move(body));
+}
+
+TradePage Ledger::trades_page(const TradeQuery& query) const {
+  std::shared_lock lock(history_mutex_);
+  return history_.page(query);
+}
+
+std::string Ledger::stats_json(const TradeFilter& filter) const {
+  StatsBook stats;
+  {
+    std::shared_lock lock(history_mutex_);
+    stats = compute_stats(history_, filter);
+  }
+  // SPEC §4.8: `symbol` filters the open part too, from/to do not.
+  OpenSummary open;
+  if (auto marks = open_marks_.load()) {
+    for (const auto& m : *marks) {
+      if (filter.symbol && m.symbol != *filter.symbol) continue;
+      ++open.count;
+      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+    }
+  }
+  return render_stats(stats, open);
 }
 
 std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,
@@ -151,9 +219,22 @@ void Ledger::publish_recommendations() {
   views_.publish_recommendations(std::move(items));
 }
 
+void Ledger::publish_positions_and_open_stats() {
+  publish_positions();
+  publish_stats();
+}
+
 void Ledger::publish_positions() {
+  auto positions = engine_.open_positions();
+  auto marks = std::make_shared<std::vector<OpenMark>>();
+  marks->reserve(positions.size());
+  for (const auto& p : positions) {
+    auto mark = engine_.mark(p);
+    marks->push_back({p.symbol, mark ? std::optional<double>(unrealized_pnl(p, *mark)) : std::nullopt});
+  }
+  open_marks_.store(std::move(marks));
   views_.publish_positions(
-      render_positions(engine_.open_positions(), [this](const OpenPosition& p) { return engine_.mark(p); }));
+      render_positions(positions, [this](const OpenPosition& p) { return engine_.mark(p); }));
   marks_dirty_ = false;
   last_positions_publish_ = Clock::now();
 }
@@ -381,10 +462,11 @@ void Ledger::run() {
     set_held_bars(reapply_bars_.size());
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
     if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
-    if (marks_dirty_ && Clock::now() - last_positions_publish_ >= kTickerlistInterval) publish_positions();
+    if (marks_dirty_ && Clock::now() - last_positions_publish_ >= kTickerlistInterval)
+      publish_positions_and_open_stats();
   }
   if (quotes_dirty_) publish_tickerlist();
-  if (marks_dirty_) publish_positions();
+  if (marks_dirty_) publish_positions_and_open_stats();
 }
 
 bool Ledger::try_rebuild() {
@@ -647,10 +729,17 @@ void Ledger::process(std::deque<Job>& jobs) {
       log::info("ledger", "closed " + c.position.symbol + " opened " + std::to_string(c.position.open_timestamp) +
                               ": " + std::string(close_notes(c.reason)));
     if (documents_added) publish_recommendations();
-    if (!changes.closed.empty()) publish_performance();
+    if (!changes.closed.empty()) {
+      add_closes_to_history(changes.closed);
+      publish_performance();
+    }
     // Opens and closes show at once; new prices alone at most every 200 ms.
-    if (!changes.opened.empty() || !changes.closed.empty()) publish_positions();
-    else if (!changes.last_bars.empty()) marks_dirty_ = true;
+    if (!changes.opened.empty() || !changes.closed.empty()) {
+      publish_positions();
+      publish_stats();
+    } else if (!changes.last_bars.empty()) {
+      marks_dirty_ = true;
+    }
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
     if (options_.on_events && !changes.events.empty()) options_.on_events(changes.events);
     std::lock_guard lock(counters_mutex_);
@@ -677,7 +766,7 @@ void Ledger::process(std::deque<Job>& jobs) {
                            std::make_move_iterator(flushes.end()));
   if (committed && reapply_bars_.empty() && !needs_rebuild_) {
     // Flushed also means visible: views held back by the 200 ms pace go out now.
-    if (!deferred_flushes_.empty() && marks_dirty_) publish_positions();
+    if (!deferred_flushes_.empty() && marks_dirty_) publish_positions_and_open_stats();
     auto ready = std::move(deferred_flushes_);
     deferred_flushes_.clear();
     for (auto& f : ready) f(true);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <variant>
@@ -34,6 +35,8 @@
 #include "core/live_event.h"
 #include "core/quote_board.h"
 #include "core/recommendation_book.h"
+#include "core/stats_book.h"
+#include "core/trade_history.h"
 #include "http/api_views.h"
 #include "market/feed.h"
 #include "store/store.h"
@@ -145,6 +148,13 @@ class Ledger final : public FeedSink {
   // Latest bar start applied over all symbols (restart point for sim feeds).
   std::optional<std::int64_t> latest_bar_start() const;
 
+  // SPEC §4.7: one page of the closed trades. Any thread; waits at most for
+  // the ledger thread's append of a commit's closes (never for the database).
+  TradePage trades_page(const TradeQuery& query) const;
+  // SPEC §4.8 over the trades matching `filter` (a scan; the unfiltered
+  // document is published in ApiViews instead). Any thread, like trades_page.
+  std::string stats_json(const TradeFilter& filter) const;
+
  private:
   using Clock = std::chrono::steady_clock;
   struct DocumentJob {
@@ -187,6 +197,9 @@ class Ledger final : public FeedSink {
   void publish_recommendations();
   void publish_performance();
   void publish_positions();
+  void publish_stats();
+  void publish_positions_and_open_stats();
+  void add_closes_to_history(const std::vector<ClosedPosition>& closed);
   void publish_tickerlist();
   void sync_cache();
   void set_write_health(bool ok, const std::string& reason);
@@ -231,6 +244,24 @@ class Ledger final : public FeedSink {
   StopReport stop_report_;
   std::atomic<bool> market_open_{false};
   std::atomic<bool> market_open_changed_{false};
+
+  // The closed trades, for pages and filtered statistics on HTTP threads:
+  // written by the ledger thread under a unique lock, read under a shared one.
+  mutable std::shared_mutex history_mutex_;
+  TradeHistory history_;
+  // Ledger thread only: the unfiltered statistics and their equity array
+  // rendered so far (append-only while stats_.generation() stays the same).
+  StatsBook stats_;
+  std::string equity_json_;
+  std::size_t equity_points_rendered_ = 0;
+  std::uint64_t equity_generation_ = 0;
+  // Each open position's symbol and unrealized pnl (if priced), for the
+  // "open" part of filtered statistics; replaced when positions are published.
+  struct OpenMark {
+    std::string symbol;
+    std::optional<double> unrealized_pnl;
+  };
+  std::atomic<std::shared_ptr<const std::vector<OpenMark>>> open_marks_;
 
   mutable std::mutex counters_mutex_;
   LedgerCounters counters_;

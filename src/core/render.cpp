@@ -66,6 +66,9 @@ std::string render_marked_position(const OpenPosition& p, const std::optional<Pr
   std::string out;
   JsonWriter w(out);
   write_marked_position(w, p, mark);
+  return out;
+}
+
 std::string render_trades_page(const TradePage& page) {
   std::string out;
   out.reserve(64 + page.trades.size() * 220);
