@@ -176,7 +176,15 @@ TradePage Ledger::trades_page(const TradeQuery& query) const {
   return history_.page(query);
 }
 
-std::string Ledger::stats_json(const TradeFilter& filter) const {
+std::optional<std::string> Ledger::stats_json(const TradeFilter& filter) const {
+  if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
+    filtered_scans_.fetch_sub(1);
+    return std::nullopt;
+  }
+  struct Release {
+    std::atomic<int>& n;
+    ~Release() { n.fetch_sub(1); }
+  } release{filtered_scans_};
   StatsBook stats;
   {
     std::shared_lock lock(history_mutex_);

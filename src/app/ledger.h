@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "app/rw_lock.h"
 #include "cache/cache.h"
 #include "core/engine.h"
 #include "core/live_event.h"
@@ -153,7 +154,11 @@ class Ledger final : public FeedSink {
   TradePage trades_page(const TradeQuery& query) const;
   // SPEC §4.8 over the trades matching `filter` (a scan; the unfiltered
   // document is published in ApiViews instead). Any thread, like trades_page.
-  std::string stats_json(const TradeFilter& filter) const;
+  // nullopt when kMaxFilteredScans scans already run (the caller answers 503):
+  // a scan of a million trades takes ~0.1 s, during which the ledger's next
+  // append of closes waits, so their number is bounded.
+  static constexpr int kMaxFilteredScans = 2;
+  std::optional<std::string> stats_json(const TradeFilter& filter) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -247,7 +252,8 @@ class Ledger final : public FeedSink {
 
   // The closed trades, for pages and filtered statistics on HTTP threads:
   // written by the ledger thread under a unique lock, read under a shared one.
-  mutable std::shared_mutex history_mutex_;
+  mutable WriterPreferringLock history_mutex_;
+  mutable std::atomic<int> filtered_scans_{0};
   TradeHistory history_;
   // Ledger thread only: the unfiltered statistics and their equity array
   // rendered so far (append-only while stats_.generation() stays the same).

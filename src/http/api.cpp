@@ -246,7 +246,11 @@ HttpResponse Api::get_stats(std::string_view query) const {
   if (auto e = check_window(parsed.filter)) return std::move(*e);
   if (!filtered) return ok_json(views_.stats());
   if (!options_.stats) return not_available("filtered statistics");
-  return ok_json(std::make_shared<const std::string>(options_.stats(parsed.filter)));
+  auto body = options_.stats(parsed.filter);
+  if (!body)
+    return json_error(503, "too many filtered statistics requests at once; try again in a moment "
+                           "(the unfiltered /api/stats is always available)");
+  return ok_json(std::make_shared<const std::string>(std::move(*body)));
 }
 
 void Api::get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const {

@@ -40,7 +40,8 @@ struct ApiOptions {
   // SPEC §4.7 pages and §4.8 statistics with filters (the unfiltered
   // statistics come from ApiViews); null: those requests answer 503.
   std::function<TradePage(const TradeQuery&)> trades;
-  std::function<std::string(const TradeFilter&)> stats;
+  // nullopt: too many filtered scans at once (answered 503).
+  std::function<std::optional<std::string>(const TradeFilter&)> stats;
   // Appends the non-HTTP families of GET /metrics (Prometheus text format).
   std::function<void(std::string&)> metrics;
 };
