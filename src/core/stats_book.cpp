@@ -4,18 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <utility>
 
 #include <date/date.h>
 
 namespace qc {
 namespace {
-
-bool sorts_before(const ClosedPosition& c, const TradeCursor& key) {
-  if (c.close_timestamp != key.close_timestamp) return c.close_timestamp < key.close_timestamp;
-  if (c.position.open_timestamp != key.open_timestamp)
-    return c.position.open_timestamp < key.open_timestamp;
-  return c.position.symbol < key.symbol;
-}
 
 // Days since 1970-01-01 (a Thursday) of the Monday starting the ISO week.
 std::int64_t monday_of(std::int64_t days) {
@@ -34,7 +28,8 @@ void book_period(std::vector<PeriodFigures>& periods, std::int64_t key, double p
 }  // namespace
 
 bool StatsBook::add_in_order(const ClosedPosition& closed) {
-  if (last_ && sorts_before(closed, *last_)) return false;
+  auto key = cursor_of(closed);
+  if (last_ && key < *last_) return false;
   const double p = closed.pnl;
   const auto& position = closed.position;
 
@@ -105,7 +100,7 @@ bool StatsBook::add_in_order(const ClosedPosition& closed) {
   ++monthly_.back().count;
   monthly_.back().pnl += p;
 
-  last_ = cursor_of(closed);
+  last_ = std::move(key);
   return true;
 }
 

@@ -11,6 +11,7 @@
 //    number, so a page continues exactly after it while trades arrive.
 #pragma once
 #include <array>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,12 +25,14 @@
 
 namespace qc {
 
-// The sort key of a closed position in §4.3 order; also what a cursor holds.
+// The sort key of a closed position; also what a cursor holds. Compared
+// member by member, keys are in §4.3 order (closes_before).
 struct TradeCursor {
   double close_timestamp = 0;
   std::int64_t open_timestamp = 0;
   std::string symbol;
   bool operator==(const TradeCursor&) const = default;
+  auto operator<=>(const TradeCursor&) const = default;
 };
 TradeCursor cursor_of(const ClosedPosition& closed);
 

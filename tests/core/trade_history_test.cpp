@@ -477,6 +477,14 @@ TEST(TradeCursor, TextRoundTripsForEverySymbolLength) {
   }
 }
 
+TEST(TradeCursor, OrderIsTheSection43Order) {
+  auto trades = random_trades(31, 200);
+  for (const auto& a : trades)
+    for (const auto& b : trades)
+      ASSERT_EQ(qc::cursor_of(a) < qc::cursor_of(b), qc::closes_before(a, b))
+          << a.position.symbol << " " << b.position.symbol;
+}
+
 TEST(TradeCursor, TextIsUrlSafe) {
   auto text = qc::encode_cursor({1626102060.25, 1626098400, "BRK.B"});
   for (char ch : text)
