@@ -149,6 +149,7 @@ void Ledger::add_closes_to_history(const std::vector<ClosedPosition>& closed) {
 }
 
 void Ledger::publish_stats() {
+  auto started = Clock::now();
   const auto& equity = stats_.equity();
   if (stats_.generation() != equity_generation_ || equity_points_rendered_ > equity.size()) {
     equity_json_.clear();
@@ -169,6 +170,9 @@ void Ledger::publish_stats() {
   body.reserve(head.size() + equity_json_.size() + tail.size());
   body.append(head).append(equity_json_).append(tail);
   views_.publish_stats(std::move(body));
+  last_stats_publish_ = Clock::now();
+  stats_pace_ = std::max<Clock::duration>(kTickerlistInterval, 10 * (last_stats_publish_ - started));
+  open_stats_dirty_ = false;
 }
 
 TradePage Ledger::trades_page(const TradeQuery& query) const {
@@ -229,7 +233,11 @@ void Ledger::publish_recommendations() {
 
 void Ledger::publish_positions_and_open_stats() {
   publish_positions();
-  publish_stats();
+  // New prices change only the "open" part of /api/stats, but the document
+  // is published whole (tens of MB with a long history): paced so that
+  // rendering it takes at most a tenth of the ledger's time.
+  if (Clock::now() - last_stats_publish_ >= stats_pace_) publish_stats();
+  else open_stats_dirty_ = true;
 }
 
 void Ledger::publish_positions() {
@@ -472,9 +480,12 @@ void Ledger::run() {
     if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
     if (marks_dirty_ && Clock::now() - last_positions_publish_ >= kTickerlistInterval)
       publish_positions_and_open_stats();
+    if (open_stats_dirty_ && Clock::now() - last_stats_publish_ >= stats_pace_) publish_stats();
   }
   if (quotes_dirty_) publish_tickerlist();
-  if (marks_dirty_) publish_positions_and_open_stats();
+  bool prices_changed = marks_dirty_ || open_stats_dirty_;
+  if (marks_dirty_) publish_positions();
+  if (prices_changed) publish_stats();
 }
 
 bool Ledger::try_rebuild() {
@@ -774,7 +785,11 @@ void Ledger::process(std::deque<Job>& jobs) {
                            std::make_move_iterator(flushes.end()));
   if (committed && reapply_bars_.empty() && !needs_rebuild_) {
     // Flushed also means visible: views held back by the 200 ms pace go out now.
-    if (!deferred_flushes_.empty() && marks_dirty_) publish_positions_and_open_stats();
+    if (!deferred_flushes_.empty()) {
+      bool prices_changed = marks_dirty_ || open_stats_dirty_;
+      if (marks_dirty_) publish_positions();
+      if (prices_changed) publish_stats();
+    }
     auto ready = std::move(deferred_flushes_);
     deferred_flushes_.clear();
     for (auto& f : ready) f(true);

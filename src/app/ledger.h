@@ -261,6 +261,9 @@ class Ledger final : public FeedSink {
   std::string equity_json_;
   std::size_t equity_points_rendered_ = 0;
   std::uint64_t equity_generation_ = 0;
+  bool open_stats_dirty_ = false;  // prices changed since /api/stats was published
+  Clock::time_point last_stats_publish_{};
+  Clock::duration stats_pace_{};
   // Each open position's symbol and unrealized pnl (if priced), for the
   // "open" part of filtered statistics; replaced when positions are published.
   struct OpenMark {
