@@ -490,7 +490,6 @@ std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::stri
   if (method == http::verb::options) return std::nullopt;
   bool get_routes = path == "/api/tickerlist" || path == "/api/performance" || path == "/api/marketstatus" ||
                     path == "/api/positions" || path == "/api/trades" || path == "/api/stats" ||
-                    path == "/api/events" ||
                     path == "/metrics" || path == "/healthz" || path == "/readyz" ||
                     path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
                     path.substr(0, 5) == "/docs";
