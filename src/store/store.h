@@ -11,9 +11,17 @@
 //    decode throws StoreError (SPEC §9: never serve a damaged store);
 //  - health() is cheap and bounded: it never waits behind a commit in
 //    progress, and its `detail` names no filesystem path or secret (it is
-//    served to anyone by /readyz).
+//    served to anyone by /readyz);
+//  - the durable events of a ChangeSet (LiveEvent::durable(): opened, closed)
+//    are written to the outbox in the same atomic commit as the change, keyed
+//    by event id (a recommitted ChangeSet adds nothing); an event is never
+//    visible without its change. load() returns the highest event id the
+//    store has seen (outbox or delivery progress), which pruning never lowers.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -38,7 +46,7 @@ struct StoredState {
   std::vector<OpenPosition> open_positions;
   std::vector<ClosedPosition> closed_positions;
   std::vector<LastBar> last_bars;        // one per symbol
-  std::int64_t last_event_id = 0;        // the highest live event id in the outbox (0: none)
+  std::int64_t last_event_id = 0;        // the highest live event id ever stored (0: none)
 };
 
 struct ChangeSet {
@@ -59,6 +67,39 @@ struct StoreHealth {
   std::string detail;
 };
 
+// The webhook outbox (SPEC §4.9) as the notifier sees it: the durable events
+// in id order, and per endpoint the id of the last event delivered there.
+// Endpoint keys are opaque text chosen by the caller (never a secret: a hash
+// of the URL); `origin` is stored next to it for people reading the
+// database (scheme://host, no path).
+//
+// One Outbox is used by one thread at a time; it works on a connection of
+// its own (SQLite) or a pool client per call (MongoDB), in short
+// transactions, so it never holds the ledger's commits up for long, and it
+// may be used while the ledger commits. Every method throws StoreError.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  // At most `limit` events with id > `after`, ascending.
+  virtual std::vector<LiveEvent> events_after(std::int64_t after, std::size_t limit) = 0;
+  // How many events have id > `after`.
+  virtual std::int64_t count_after(std::int64_t after) = 0;
+  // The highest id of an event ever stored (as StoredState::last_event_id).
+  virtual std::int64_t last_event_id() = 0;
+  // The last id delivered to `endpoint`; nullopt for an endpoint never seen.
+  virtual std::optional<std::int64_t> delivered(const std::string& endpoint) = 0;
+  // Records that every event up to `id` reached `endpoint`. Never moves an
+  // endpoint's progress back. Durable, though a power loss may lose the last
+  // few (they are then sent again: delivery is at least once).
+  virtual void set_delivered(const std::string& endpoint, const std::string& origin,
+                             std::int64_t id) = 0;
+  // Forgets the progress of every endpoint not in `endpoints`, then removes
+  // the events every one of `endpoints` has delivered (all of them when the
+  // list is empty), except the newest event (it keeps last_event_id).
+  // Removes in short transactions; returns how many events it removed.
+  virtual std::int64_t prune(const std::vector<std::string>& endpoints) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -77,6 +118,9 @@ class Store {
   // can succeed while no real write is pending. Throws StoreError (whose
   // message names no filesystem path).
   virtual void probe_write() = 0;
+  // A reader/writer of the outbox for one thread (see Outbox). Throws
+  // StoreError.
+  virtual std::unique_ptr<Outbox> open_outbox() = 0;
 };
 
 // Errors of any store adapter.

@@ -48,6 +48,7 @@ class FaultyStore final : public qc::Store {
     return real_.commit(changes);
   }
   qc::StoreHealth health() override { return real_.health(); }
+  std::unique_ptr<qc::Outbox> open_outbox() override { return real_.open_outbox(); }
   void probe_write() override {
     ++probes;
     if (fail_commit) throw qc::StoreError("injected: disk full");

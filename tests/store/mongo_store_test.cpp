@@ -1272,7 +1272,19 @@ struct Scenario {
     s.closed = {qc::store_contract::closed(amzn, amzn.stop_loss, 1626102300, qc::CloseReason::StopLoss),
                 qc::store_contract::closed(nvda, 220, 1626102360, qc::CloseReason::TargetPrice)};
     s.last_bars = {{"AMZN", (kT0 + 300) * 1000}, {"NVDA", (kT0 + 360) * 1000}, {"AAPL", (kT0 + 360) * 1000}};
+    // Its webhook events (SPEC §4.9), written with it.
+    constexpr std::int64_t e0 = 1714521600000000;
+    s.events = {{e0 + 1, "opened", R"({"symbol":"AAPL"})"}, {e0 + 2, "opened", R"({"symbol":"NVDA"})"},
+                {e0 + 3, "opened", R"({"symbol":"C"})"},    {e0 + 4, "closed", R"({"symbol":"AMZN"})"},
+                {e0 + 5, "quotes", R"({"tickerlist":[]})"}, {e0 + 6, "closed", R"({"symbol":"NVDA"})"}};
     return s;
+  }
+  // The events of x() the outbox keeps.
+  std::vector<qc::LiveEvent> x_outbox() const {
+    std::vector<qc::LiveEvent> out;
+    for (const auto& e : x().events)
+      if (e.durable()) out.push_back(e);
+    return out;
   }
 };
 
@@ -1339,11 +1351,16 @@ TEST_P(MongoInterruptedCommit, RecommitAfterAnInterruptionGivesTheStateOfOneComm
     raw_->clear_fail_points();
 
     auto mid = open(db)->load();
+    auto mid_events = open(db)->open_outbox()->events_after(0, 100);
     if (replica_set(GetParam())) {
       // One transaction: none of it.
       expect_same_content(before, mid);
       EXPECT_EQ(months(db).size(), 0u);
+      EXPECT_TRUE(mid_events.empty());
     } else {
+      // The outbox is written last: an event is never there without the
+      // whole change.
+      if (!mid_events.empty()) expect_same_content(ref_state, mid);
       // Ordered writes: a prefix. Documents in order, nothing closed that
       // the full commit does not close, and the ledger counts each identity once.
       auto docs = documents_of(mid);
@@ -1371,7 +1388,37 @@ TEST_P(MongoInterruptedCommit, RecommitAfterAnInterruptionGivesTheStateOfOneComm
     EXPECT_EQ(raw_open(db), raw_open(ref));
     EXPECT_EQ(ledger_performance(db), ref_performance);
     EXPECT_EQ(raw_->find(db, "recommendations").size(), 3u);
+    EXPECT_EQ(store->open_outbox()->events_after(0, 100), s_.x_outbox()) << "each event once";
+    EXPECT_EQ(store->load().last_event_id, s_.x_outbox().back().id);
   }
+}
+
+TEST_P(MongoInterruptedCommit, OutboxWriteInterruptedThenRecommitted) {
+  auto db = fresh_database();
+  auto store = open(db);
+  qc::ChangeSet events;
+  events.events = s_.x_outbox();
+  for (bool applied : {false, true}) {
+    SCOPED_TRACE(applied ? "applied, reply lost" : "not applied");
+    raw_->fail_next("update", applied);
+    EXPECT_THROW(store->commit(events), qc::StoreError);
+    raw_->clear_fail_points();
+    auto mid = store->open_outbox()->events_after(0, 100);
+    if (replica_set(GetParam())) {
+      EXPECT_TRUE(mid.empty());
+    } else {  // ordered writes: a prefix
+      ASSERT_LE(mid.size(), events.events.size());
+      EXPECT_TRUE(std::equal(mid.begin(), mid.end(), events.events.begin()));
+    }
+  }
+  store->commit(events);
+  store->commit(events);
+  EXPECT_EQ(open(db)->open_outbox()->events_after(0, 100), events.events);
+  auto docs = raw_->find(db, "qc_outbox");
+  ASSERT_EQ(docs.size(), events.events.size());
+  EXPECT_EQ(docs[0].type("_id"), BSON_TYPE_INT64);
+  EXPECT_EQ(docs[0].key_set(), (std::set<std::string>{"_id", "type", "data"}));
+  EXPECT_EQ(docs[0].text("data"), events.events[0].data);
 }
 
 TEST_P(MongoInterruptedCommit, LastBarsInterruptedThenRecommitted) {

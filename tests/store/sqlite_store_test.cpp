@@ -122,8 +122,8 @@ TEST_F(SqliteStoreTest, SchemaVersionTableHoldsOneRowOfTheCurrentVersion) {
   { qc::SqliteStore store(file_); }
   { qc::SqliteStore store(file_); }  // re-open does not add a second row
   RawDb raw(file_);
-  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
-  EXPECT_EQ(qc::SqliteStore::kSchemaVersion, 2);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+  EXPECT_EQ(qc::SqliteStore::kSchemaVersion, 3);
 }
 
 TEST_F(SqliteStoreTest, VersionOneFileGainsLastBarPricesAndKeepsItsRows) {
@@ -150,7 +150,7 @@ TEST_F(SqliteStoreTest, VersionOneFileGainsLastBarPricesAndKeepsItsRows) {
   store.commit(next);
   EXPECT_EQ(store.load().last_bars, (std::vector<qc::LastBar>{{"AAPL", 120000, 10.5, 180000}}));
   RawDb raw(file_);
-  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefusedWithAClearMessage) {
@@ -224,6 +224,8 @@ TEST_F(SqliteStoreTest, FailedCommitLeavesNothingBehind) {
   changes.closed = {qc::store_contract::closed(kept, 3800, 1626102120,
                                                qc::CloseReason::TargetPrice)};
   changes.last_bars = {{"AMZN", 1626102060000}};
+  changes.events = {{1714521600000001, "opened", "{\"symbol\":\"AAPL\"}"},
+                    {1714521600000002, "closed", "{\"symbol\":\"AMZN\"}"}};
   {
     // Make the last statements of the transaction fail.
     RawDb raw(file_);
@@ -233,6 +235,8 @@ TEST_F(SqliteStoreTest, FailedCommitLeavesNothingBehind) {
   }
   EXPECT_THROW(store.commit(changes), qc::StoreError);
   qc::store_contract::expect_same_state(before, store.load());
+  EXPECT_TRUE(store.open_outbox()->events_after(0, 10).empty()) << "events of a failed commit";
+  EXPECT_EQ(store.load().last_event_id, 0);
 
   {
     RawDb raw(file_);
@@ -246,6 +250,51 @@ TEST_F(SqliteStoreTest, FailedCommitLeavesNothingBehind) {
   EXPECT_EQ(after.open_positions, std::vector<qc::OpenPosition>{p});
   EXPECT_EQ(after.closed_positions.size(), 1u);
   EXPECT_EQ(after.last_bars.size(), 1u);
+  EXPECT_EQ(store.open_outbox()->events_after(0, 10), changes.events);
+}
+
+TEST_F(SqliteStoreTest, FailedOutboxWriteLeavesNoChangeBehind) {
+  // The other way round: the change is not stored without its events.
+  qc::SqliteStore store(file_);
+  auto before = store.load();
+  qc::ChangeSet changes;
+  changes.opened = {position("AAPL", kT0, 100, 110)};
+  changes.events = {{1714521600000001, "opened", "{}"}};
+  {
+    RawDb raw(file_);
+    raw.exec(
+        "CREATE TRIGGER qc_test_fail BEFORE INSERT ON outbox "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+  }
+  EXPECT_THROW(store.commit(changes), qc::StoreError);
+  qc::store_contract::expect_same_state(before, store.load());
+  {
+    RawDb raw(file_);
+    raw.exec("DROP TRIGGER qc_test_fail");
+  }
+  store.commit(changes);
+  EXPECT_EQ(store.load().open_positions.size(), 1u);
+  EXPECT_EQ(store.open_outbox()->events_after(0, 10), changes.events);
+}
+
+TEST_F(SqliteStoreTest, OutboxReadsWhileAnotherConnectionWritesAndItsWritesWaitBounded) {
+  qc::SqliteStore store(file_);
+  qc::ChangeSet c;
+  c.events = {{1714521600000001, "opened", "{}"}};
+  store.commit(c);
+  auto outbox = store.open_outbox();
+  RawDb other(file_);
+  other.exec("BEGIN IMMEDIATE");  // e.g. the ledger in a slow commit
+  EXPECT_EQ(outbox->events_after(0, 10), c.events) << "a read waited for the writer";
+  EXPECT_EQ(outbox->count_after(0), 1);
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(outbox->set_delivered("a", "https://a.example", 1714521600000001), qc::StoreError);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  other.exec("ROLLBACK");
+  outbox->set_delivered("a", "https://a.example", 1714521600000001);
+  EXPECT_EQ(outbox->delivered("a"), 1714521600000001);
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT origin FROM webhook_progress"), std::vector<std::string>{"https://a.example"});
 }
 
 TEST_F(SqliteStoreTest, PerformanceTableHoldsTheMonthSums) {
@@ -592,7 +641,33 @@ TEST_F(SqliteStoreTest, FileWithoutTheWriteProbeTableOpensAndGainsIt) {
   EXPECT_NO_THROW(store.probe_write());
   RawDb raw(file_);
   EXPECT_EQ(raw.column("SELECT count(*) FROM write_probe"), std::vector<std::string>{"1"});
-  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+}
+
+TEST_F(SqliteStoreTest, VersionTwoFileGainsTheOutboxAndKeepsItsRows) {
+  {
+    qc::SqliteStore store(file_);
+    commit_documents(store, 2);
+    qc::ChangeSet c;
+    c.last_bars = {{"AAPL", 60000, 10.5, 120000}};
+    store.commit(c);
+  }
+  {
+    // As version 2 left it: no outbox tables.
+    RawDb raw(file_);
+    raw.exec("DROP TABLE outbox; DROP TABLE webhook_progress; UPDATE schema_version SET version = 2");
+  }
+  qc::SqliteStore store(file_);
+  auto state = store.load();
+  EXPECT_EQ(state.documents.size(), 2u);
+  EXPECT_EQ(state.last_bars, (std::vector<qc::LastBar>{{"AAPL", 60000, 10.5, 120000}}));
+  EXPECT_EQ(state.last_event_id, 0);
+  qc::ChangeSet next;
+  next.events = {{1714521600000001, "closed", "{}"}};
+  store.commit(next);
+  EXPECT_EQ(store.open_outbox()->events_after(0, 10), next.events);
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <ostream>
@@ -38,6 +39,7 @@
 
 #include <unistd.h>
 
+#include "core/live_event.h"
 #include "core/position.h"
 #include "core/recommendation.h"
 #include "core/ticker.h"
@@ -54,6 +56,9 @@ inline void PrintTo(const ClosedPosition& c, std::ostream* os) {
   PrintTo(c.position, os);
   *os << " closed at " << c.close_timestamp << " exit " << c.exit_price << " pnl " << c.pnl << " "
       << close_notes(c.reason);
+}
+inline void PrintTo(const LiveEvent& e, std::ostream* os) {
+  *os << "{" << e.id << " " << e.type << " " << e.data << "}";
 }
 inline void PrintTo(const Ticker& t, std::ostream* os) {
   *os << "{" << t.symbol << ", " << t.exchange << ", " << t.name << "}";
@@ -669,6 +674,221 @@ TYPED_TEST_P(StoreContract, ProbeWriteChangesNothingLoadReturns) {
   EXPECT_TRUE(this->store().health().ok);
 }
 
+// ---- the webhook outbox (SPEC §4.9) ------------------------------------------
+
+inline qc::LiveEvent event(std::int64_t id, std::string type, const std::string& symbol) {
+  return {id, std::move(type), "{\"symbol\":\"" + symbol + "\",\"n\":" + std::to_string(id) + "}"};
+}
+
+// 2024-05-01 in microseconds: ids as the ledger makes them.
+constexpr std::int64_t kE0 = 1714521600000000;
+
+TYPED_TEST_P(StoreContract, EmptyOutboxHasNoEventsAndNoProgress) {
+  EXPECT_EQ(this->store().load().last_event_id, 0);
+  auto outbox = this->store().open_outbox();
+  EXPECT_TRUE(outbox->events_after(0, 100).empty());
+  EXPECT_EQ(outbox->count_after(0), 0);
+  EXPECT_EQ(outbox->last_event_id(), 0);
+  EXPECT_EQ(outbox->delivered("endpoint-a"), std::nullopt);
+  EXPECT_EQ(outbox->prune({"endpoint-a"}), 0);
+}
+
+TYPED_TEST_P(StoreContract, DurableEventsAreCommittedWithTheirChange) {
+  typename TestFixture::Sample x;
+  qc::ChangeSet changes;
+  changes.new_documents = {x.doc_a};
+  changes.opened = {x.aapl, x.nvda};
+  changes.closed = {x.nvda_closed};
+  changes.last_bars = {{"NVDA", (kT0 + 300) * 1000}};
+  changes.events = {event(kE0 + 1, "opened", "AAPL"), event(kE0 + 2, "opened", "NVDA"),
+                    event(kE0 + 3, "quotes", "ALL"), event(kE0 + 4, "closed", "NVDA")};
+  this->store().commit(changes);
+  const std::vector<qc::LiveEvent> durable = {changes.events[0], changes.events[1], changes.events[3]};
+
+  // Visible together: the change and its events (quotes are not kept).
+  auto outbox = this->store().open_outbox();
+  EXPECT_EQ(outbox->events_after(0, 100), durable);
+  auto state = this->store().load();
+  EXPECT_EQ(state.open_positions, std::vector<qc::OpenPosition>{x.aapl});
+  EXPECT_EQ(state.closed_positions, std::vector<qc::ClosedPosition>{x.nvda_closed});
+  EXPECT_EQ(state.last_event_id, kE0 + 4);
+
+  this->reopen();
+  EXPECT_EQ(this->store().load().last_event_id, kE0 + 4);
+  EXPECT_EQ(this->store().open_outbox()->events_after(0, 100), durable);
+}
+
+TYPED_TEST_P(StoreContract, EventsAloneAreACommit) {
+  qc::ChangeSet changes;
+  changes.events = {event(kE0 + 7, "closed", "C")};
+  ASSERT_FALSE(changes.empty());
+  this->store().commit(changes);
+  EXPECT_EQ(this->store().open_outbox()->events_after(0, 10), changes.events);
+}
+
+TYPED_TEST_P(StoreContract, RecommittingAChangeSetAddsNoEvent) {
+  typename TestFixture::Sample x;
+  qc::ChangeSet changes;
+  changes.opened = {x.aapl};
+  changes.events = {event(kE0 + 1, "opened", "AAPL")};
+  this->store().commit(changes);
+  this->store().commit(changes);
+  this->reopen();
+  this->store().commit(changes);
+  // The same id with other contents (never made by the ledger) keeps the first.
+  qc::ChangeSet other;
+  other.events = {event(kE0 + 1, "closed", "NVDA")};
+  this->store().commit(other);
+  auto outbox = this->store().open_outbox();
+  EXPECT_EQ(outbox->events_after(0, 100), changes.events);
+  EXPECT_EQ(outbox->count_after(0), 1);
+}
+
+TYPED_TEST_P(StoreContract, EventsAfterAnIdComeInIdOrderAndBounded) {
+  std::vector<qc::LiveEvent> all;
+  for (int commit = 0; commit < 4; ++commit) {
+    qc::ChangeSet changes;
+    for (int i = 0; i < 5; ++i) {
+      std::int64_t id = kE0 + commit * 1000 + i * 10;
+      changes.events.push_back(event(id, i % 2 ? "closed" : "opened", "S" + std::to_string(i)));
+    }
+    all.insert(all.end(), changes.events.begin(), changes.events.end());
+    this->store().commit(changes);
+  }
+  auto outbox = this->store().open_outbox();
+  EXPECT_EQ(outbox->events_after(0, 100), all);
+  EXPECT_EQ(outbox->count_after(0), 20);
+  // A page, then the next one from its last id.
+  auto page = outbox->events_after(0, 7);
+  EXPECT_EQ(page, std::vector<qc::LiveEvent>(all.begin(), all.begin() + 7));
+  auto next = outbox->events_after(page.back().id, 7);
+  EXPECT_EQ(next, std::vector<qc::LiveEvent>(all.begin() + 7, all.begin() + 14));
+  // Strictly after: an id between two events, and the last one.
+  EXPECT_EQ(outbox->events_after(all[3].id + 1, 2),
+            std::vector<qc::LiveEvent>(all.begin() + 4, all.begin() + 6));
+  EXPECT_EQ(outbox->count_after(all[3].id), 16);
+  EXPECT_TRUE(outbox->events_after(all.back().id, 100).empty());
+  EXPECT_EQ(outbox->last_event_id(), all.back().id);
+}
+
+TYPED_TEST_P(StoreContract, EventDataRoundTripsByteForByte) {
+  // The body of a webhook is made from it and signed: not one byte may change.
+  qc::LiveEvent e{kE0, "closed",
+                  "{\"symbol\":\"AAPL\",\"pnl\":3.5148173673328745,\"notes\":\"Reached target "
+                  "price\",\"x\":0.30000000000000004,\"u\":\"\u00e9\u2192\",\"n\":null}"};
+  qc::ChangeSet changes;
+  changes.events = {e};
+  this->store().commit(changes);
+  this->reopen();
+  auto got = this->store().open_outbox()->events_after(0, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], e);
+}
+
+TYPED_TEST_P(StoreContract, DeliveryProgressSurvivesReopenAndNeverMovesBack) {
+  {
+    auto outbox = this->store().open_outbox();
+    outbox->set_delivered("endpoint-a", "https://a.example", kE0 + 5);
+    outbox->set_delivered("endpoint-b", "https://b.example", kE0 + 2);
+    outbox->set_delivered("endpoint-a", "https://a.example", kE0 + 3);  // older: ignored
+    EXPECT_EQ(outbox->delivered("endpoint-a"), kE0 + 5);
+    EXPECT_EQ(outbox->delivered("endpoint-b"), kE0 + 2);
+  }
+  this->reopen();
+  auto outbox = this->store().open_outbox();
+  EXPECT_EQ(outbox->delivered("endpoint-a"), kE0 + 5);
+  EXPECT_EQ(outbox->delivered("endpoint-b"), kE0 + 2);
+  EXPECT_EQ(outbox->delivered("endpoint-c"), std::nullopt);
+  outbox->set_delivered("endpoint-b", "https://b.example", kE0 + 9);
+  EXPECT_EQ(outbox->delivered("endpoint-b"), kE0 + 9);
+  // Progress counts as an id seen (the events may have been pruned).
+  EXPECT_EQ(this->store().load().last_event_id, kE0 + 9);
+  EXPECT_EQ(outbox->last_event_id(), kE0 + 9);
+}
+
+TYPED_TEST_P(StoreContract, PruneRemovesWhatEveryEndpointDeliveredAndKeepsTheNewest) {
+  qc::ChangeSet changes;
+  for (int i = 1; i <= 6; ++i) changes.events.push_back(event(kE0 + i, "opened", "S"));
+  this->store().commit(changes);
+  auto outbox = this->store().open_outbox();
+  outbox->set_delivered("a", "https://a.example", kE0 + 4);
+  outbox->set_delivered("b", "https://b.example", kE0 + 2);
+  outbox->set_delivered("gone", "https://gone.example", kE0);
+
+  // b is the slowest: events up to kE0+2 go; "gone" is not configured any more.
+  EXPECT_EQ(outbox->prune({"a", "b"}), 2);
+  EXPECT_EQ(outbox->events_after(0, 100),
+            std::vector<qc::LiveEvent>(changes.events.begin() + 2, changes.events.end()));
+  EXPECT_EQ(outbox->delivered("gone"), std::nullopt);
+  EXPECT_EQ(outbox->delivered("a"), kE0 + 4);
+
+  // An endpoint with no progress is owed everything.
+  EXPECT_EQ(outbox->prune({"a", "new"}), 0);
+  EXPECT_EQ(outbox->count_after(0), 4);
+
+  // Everything delivered everywhere (or no endpoint at all): all but the
+  // newest event go, so the highest id survives a restart.
+  outbox->set_delivered("a", "https://a.example", kE0 + 6);
+  EXPECT_EQ(outbox->prune({"a"}), 3);
+  EXPECT_EQ(outbox->events_after(0, 100), std::vector<qc::LiveEvent>{changes.events.back()});
+  EXPECT_EQ(outbox->prune({}), 0);
+  EXPECT_EQ(outbox->delivered("a"), std::nullopt);
+  this->reopen();
+  EXPECT_EQ(this->store().load().last_event_id, kE0 + 6);
+
+  qc::ChangeSet more;
+  more.events = {event(kE0 + 10, "closed", "S"), event(kE0 + 11, "closed", "S")};
+  this->store().commit(more);
+  auto again = this->store().open_outbox();
+  EXPECT_EQ(again->prune({}), 2);
+  EXPECT_EQ(again->events_after(0, 100), std::vector<qc::LiveEvent>{more.events.back()});
+}
+
+TYPED_TEST_P(StoreContract, OutboxWorksFromAnotherThreadWhileCommitsGoOn) {
+  // The notifier reads events and records progress on its own thread while
+  // the ledger commits: neither fails nor misses anything.
+  constexpr int kCommits = 60;
+  auto outbox = this->store().open_outbox();
+  std::atomic<bool> done{false};
+  std::vector<qc::LiveEvent> seen;
+  std::string error;
+  std::thread notifier([&] {
+    try {
+      std::int64_t progress = 0;
+      for (;;) {
+        bool finished = done.load();
+        auto batch = outbox->events_after(progress, 8);
+        for (auto& e : batch) {
+          progress = e.id;
+          seen.push_back(std::move(e));
+          outbox->set_delivered("endpoint", "https://example.org", progress);
+        }
+        outbox->count_after(progress);
+        if (!batch.empty()) outbox->prune({"endpoint"});
+        if (finished && outbox->events_after(progress, 1).empty()) break;
+        if (batch.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  std::vector<qc::LiveEvent> committed;
+  for (int i = 0; i < kCommits; ++i) {
+    qc::ChangeSet changes;
+    auto p = position("AAPL", kT0 + i * 60, 100, 110);
+    changes.opened = {p};
+    changes.events = {event(kE0 + i * 2, "opened", "AAPL"), event(kE0 + i * 2 + 1, "opened", "AAPL")};
+    committed.insert(committed.end(), changes.events.begin(), changes.events.end());
+    this->store().commit(changes);
+  }
+  done = true;
+  notifier.join();
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(seen, committed);
+  EXPECT_EQ(this->store().open_outbox()->delivered("endpoint"), committed.back().id);
+  EXPECT_EQ(this->store().load().open_positions.size(), static_cast<std::size_t>(kCommits));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, KindAndLocationAreNamed, HealthIsOk,
                             EmptyStoreIsSeededWithSpecTickersInOrder, TickersAreSeededOnlyOnce,
                             LoadAfterCommitReturnsWhatWasCommitted,
@@ -687,6 +907,13 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, KindAndLocationAreNamed, HealthIsOk,
                             LastBarWithoutAPriceLoadsWithoutOne, EmptyChangeSetIsANoOp,
                             DoublesRoundTripExactly, CloseReasonsRoundTrip,
                             ClosedPositionsInSeveralMonthsAreAllKept,
-                            ProbeWriteChangesNothingLoadReturns);
+                            ProbeWriteChangesNothingLoadReturns,
+                            EmptyOutboxHasNoEventsAndNoProgress,
+                            DurableEventsAreCommittedWithTheirChange, EventsAloneAreACommit,
+                            RecommittingAChangeSetAddsNoEvent,
+                            EventsAfterAnIdComeInIdOrderAndBounded, EventDataRoundTripsByteForByte,
+                            DeliveryProgressSurvivesReopenAndNeverMovesBack,
+                            PruneRemovesWhatEveryEndpointDeliveredAndKeepsTheNewest,
+                            OutboxWorksFromAnotherThreadWhileCommitsGoOn);
 
 }  // namespace qc::store_contract

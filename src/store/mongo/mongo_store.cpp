@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -112,6 +113,37 @@ void closed_identity_filter(bson_t* out, const std::string& symbol, std::int64_t
   identity_filter(&match, symbol, open_timestamp);
   bson_append_document_end(&positions, &match);
   bson_append_document_end(out, &positions);
+}
+
+// The largest int64 value of `field` in `collection` (0 when empty), read
+// through `client`. A value of another type throws StoreError.
+std::int64_t largest(mongoc_client_t* client, const std::string& database, const char* collection,
+                     const char* field) {
+  Collection coll(mongoc_client_get_collection(client, database.c_str(), collection));
+  Doc filter, opts, sort;
+  BSON_APPEND_INT32(sort.get(), field, -1);
+  BSON_APPEND_DOCUMENT(opts.get(), "sort", sort.get());
+  BSON_APPEND_INT64(opts.get(), "limit", 1);
+  Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+  const bson_t* doc;
+  std::int64_t value = 0;
+  if (mongoc_cursor_next(cursor.get(), &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, field) || !BSON_ITER_HOLDS_INT64(&it))
+      throw StoreError(std::string("mongodb: ") + collection + " document " + describe_id(doc) +
+                       ": field `" + field + "` must be an int64");
+    value = bson_iter_int64(&it);
+  }
+  bson_error_t error;
+  if (mongoc_cursor_error(cursor.get(), &error)) fail(std::string("reading ") + collection, error);
+  return value;
+}
+
+// The highest event id ever stored: the newest outbox event, or the furthest
+// delivery progress (the outbox may have been pruned).
+std::int64_t last_event_id_of(mongoc_client_t* client, const std::string& database) {
+  return std::max(largest(client, database, "qc_outbox", "_id"),
+                  largest(client, database, "qc_webhook_progress", "delivered"));
 }
 
 struct TxnContext {
@@ -385,6 +417,7 @@ StoredState MongoStore::load() {
       bar.end_ms = static_cast<std::int64_t>(required_number(d, "end_ms"));
     state.last_bars.push_back(std::move(bar));
   });
+  state.last_event_id = last_event_id_of(client.get(), database_);
   return state;
 }
 
@@ -534,6 +567,27 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
         }))
       return false;
   }
+
+  // The webhook outbox, last: on a standalone server an event is never
+  // visible before its change (a crash just before this loses the events of
+  // that one batch instead). Keyed by event id: a retry adds nothing.
+  auto outbox = collection("qc_outbox");
+  for (const auto& event : changes.events) {
+    if (!event.durable()) continue;
+    Doc filter, update, opts;
+    BSON_APPEND_INT64(filter.get(), "_id", event.id);
+    bson_t set;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$setOnInsert", &set);
+    BSON_APPEND_UTF8(&set, "type", event.type.c_str());
+    bson_append_utf8(&set, "data", 4, event.data.data(), static_cast<int>(event.data.size()));
+    bson_append_document_end(update.get(), &set);
+    BSON_APPEND_BOOL(opts.get(), "upsert", true);
+    if (!with_session(opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_update_one(outbox.get(), filter.get(), update.get(), opts.get(), r,
+                                              error);
+        }))
+      return false;
+  }
   return true;
 }
 
@@ -610,5 +664,152 @@ void MongoStore::probe_write() {
                                     &error))
     throw StoreError("mongodb: write probe failed: " + message_of(error));
 }
+
+namespace {
+
+// The outbox through the store's pool: each call leases a client, so calls
+// run alongside the ledger's commits (different documents: no write
+// conflicts with its transactions).
+class MongoOutbox final : public Outbox {
+ public:
+  MongoOutbox(mongoc_client_pool_t* pool, std::string database)
+      : pool_(pool), database_(std::move(database)) {}
+
+  std::vector<LiveEvent> events_after(std::int64_t after, std::size_t limit) override {
+    Lease client(pool_);
+    auto coll = client.collection(database_.c_str(), "qc_outbox");
+    Doc filter, opts, sort;
+    after_filter(filter.get(), after);
+    BSON_APPEND_INT32(sort.get(), "_id", 1);
+    BSON_APPEND_DOCUMENT(opts.get(), "sort", sort.get());
+    BSON_APPEND_INT64(opts.get(), "limit", static_cast<std::int64_t>(limit));
+    Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    std::vector<LiveEvent> out;
+    const bson_t* doc;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      bson_iter_t it;
+      if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_INT64(&it))
+        throw StoreError("mongodb: qc_outbox document " + describe_id(doc) + ": _id must be an int64");
+      LiveEvent e;
+      e.id = bson_iter_int64(&it);
+      try {
+        e.type = required_string(doc, "type");
+        e.data = required_string(doc, "data");
+      } catch (const DecodeError& error) {
+        throw StoreError("mongodb: qc_outbox document " + describe_id(doc) + ": " + error.what());
+      }
+      out.push_back(std::move(e));
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor.get(), &error)) fail("reading qc_outbox", error);
+    return out;
+  }
+
+  std::int64_t count_after(std::int64_t after) override {
+    Lease client(pool_);
+    auto coll = client.collection(database_.c_str(), "qc_outbox");
+    Doc filter;
+    after_filter(filter.get(), after);
+    bson_error_t error;
+    std::int64_t n = mongoc_collection_count_documents(coll.get(), filter.get(), nullptr, nullptr,
+                                                       nullptr, &error);
+    if (n < 0) fail("counting qc_outbox", error);
+    return n;
+  }
+
+  std::int64_t last_event_id() override {
+    Lease client(pool_);
+    return last_event_id_of(client.get(), database_);
+  }
+
+  std::optional<std::int64_t> delivered(const std::string& endpoint) override {
+    Lease client(pool_);
+    auto coll = client.collection(database_.c_str(), "qc_webhook_progress");
+    Doc filter, opts;
+    BSON_APPEND_UTF8(filter.get(), "_id", endpoint.c_str());
+    BSON_APPEND_INT64(opts.get(), "limit", 1);
+    Cursor cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), opts.get(), nullptr));
+    const bson_t* doc;
+    std::optional<std::int64_t> out;
+    if (mongoc_cursor_next(cursor.get(), &doc)) {
+      bson_iter_t it;
+      if (!bson_iter_init_find(&it, doc, "delivered") || !BSON_ITER_HOLDS_INT64(&it))
+        throw StoreError("mongodb: qc_webhook_progress document " + describe_id(doc) +
+                         ": field `delivered` must be an int64");
+      out = bson_iter_int64(&it);
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor.get(), &error)) fail("reading qc_webhook_progress", error);
+    return out;
+  }
+
+  void set_delivered(const std::string& endpoint, const std::string& origin, std::int64_t id) override {
+    Lease client(pool_);
+    auto coll = client.collection(database_.c_str(), "qc_webhook_progress");
+    Doc filter, update, opts;
+    BSON_APPEND_UTF8(filter.get(), "_id", endpoint.c_str());
+    bson_t max, set;
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$max", &max);
+    BSON_APPEND_INT64(&max, "delivered", id);
+    bson_append_document_end(update.get(), &max);
+    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$set", &set);
+    BSON_APPEND_UTF8(&set, "origin", origin.c_str());
+    bson_append_document_end(update.get(), &set);
+    BSON_APPEND_BOOL(opts.get(), "upsert", true);
+    bson_error_t error;
+    if (!mongoc_collection_update_one(coll.get(), filter.get(), update.get(), opts.get(), nullptr,
+                                      &error))
+      fail("recording webhook progress", error);
+  }
+
+  std::int64_t prune(const std::vector<std::string>& endpoints) override {
+    std::int64_t floor = std::numeric_limits<std::int64_t>::max();
+    for (const auto& e : endpoints) floor = std::min(floor, delivered(e).value_or(0));
+    Lease client(pool_);
+    bson_error_t error;
+    {
+      auto progress = client.collection(database_.c_str(), "qc_webhook_progress");
+      Doc filter;
+      bson_t id, nin;
+      BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "_id", &id);
+      BSON_APPEND_ARRAY_BEGIN(&id, "$nin", &nin);
+      for (std::size_t i = 0; i < endpoints.size(); ++i)
+        BSON_APPEND_UTF8(&nin, std::to_string(i).c_str(), endpoints[i].c_str());
+      bson_append_array_end(&id, &nin);
+      bson_append_document_end(filter.get(), &id);
+      if (!mongoc_collection_delete_many(progress.get(), filter.get(), nullptr, nullptr, &error))
+        fail("pruning qc_webhook_progress", error);
+    }
+    // The newest event stays: it keeps last_event_id.
+    std::int64_t newest = largest(client.get(), database_, "qc_outbox", "_id");
+    std::int64_t upto = std::min(floor, newest - 1);
+    if (upto <= 0) return 0;
+    auto outbox = client.collection(database_.c_str(), "qc_outbox");
+    Doc filter, reply;
+    bson_t id;
+    BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "_id", &id);
+    BSON_APPEND_INT64(&id, "$lte", upto);
+    bson_append_document_end(filter.get(), &id);
+    if (!mongoc_collection_delete_many(outbox.get(), filter.get(), nullptr, reply.get(), &error))
+      fail("pruning qc_outbox", error);
+    bson_iter_t it;
+    return bson_iter_init_find(&it, reply.get(), "deletedCount") ? bson_iter_as_int64(&it) : 0;
+  }
+
+ private:
+  static void after_filter(bson_t* out, std::int64_t after) {
+    bson_t id;
+    BSON_APPEND_DOCUMENT_BEGIN(out, "_id", &id);
+    BSON_APPEND_INT64(&id, "$gt", after);
+    bson_append_document_end(out, &id);
+  }
+
+  mongoc_client_pool_t* pool_;
+  std::string database_;
+};
+
+}  // namespace
+
+std::unique_ptr<Outbox> MongoStore::open_outbox() { return std::make_unique<MongoOutbox>(pool_.get(), database_); }
 
 }  // namespace qc

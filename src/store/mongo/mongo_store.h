@@ -1,9 +1,12 @@
 // MongoDB adapter of the store port (SPEC §5 layout, database `quantcrunch`):
 // tickers, recommendations, open_positions, performance — the earlier
 // service's collections and field names — plus `qc_last_bars` (last bar
-// applied per symbol) and `qc_watcher` (server state documents by _id: the
+// applied per symbol), `qc_watcher` (server state documents by _id: the
 // watcher's resume state, "recommendations", and probe_write's heartbeat,
-// "write_probe").
+// "write_probe"), and the webhook outbox (SPEC §4.9): `qc_outbox` ({_id:
+// event id (int64), type, data: the event's JSON text}) and
+// `qc_webhook_progress` ({_id: endpoint key, origin, delivered: last event id
+// delivered (int64)}).
 //
 // load() refuses what it cannot read: a cursor error, or a tickers,
 // open_positions, performance or qc_last_bars document with a required field
@@ -35,8 +38,10 @@
 //    load() reads as a prefix: documents carry `qc_digest` (unique), opens are
 //    upserts, a close is first $push-ed into its month (guarded against a
 //    second push) and only then deleted from open_positions, the last bar is
-//    written last with $max. load() treats a position found both open and
-//    closed as closed.
+//    written last with $max, and the outbox events after it (upserts keyed
+//    by event id). load() treats a position found both open and closed as
+//    closed. A crash between the change and its outbox events loses those
+//    events (never the reverse: an event never names a change not stored).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -65,6 +70,8 @@ class MongoStore final : public Store {
   // Upserts {_id: "write_probe", written_at: <now>} in qc_watcher through the
   // pool, as commits write.
   void probe_write() override;
+  // On the pool: every call leases a client of its own.
+  std::unique_ptr<Outbox> open_outbox() override;
 
   bool transactions() const { return transactions_; }
   bool change_streams() const { return transactions_; }  // both need a replica set

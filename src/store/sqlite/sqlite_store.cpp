@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "core/performance_book.h"
@@ -72,6 +74,14 @@ CREATE TABLE IF NOT EXISTS last_bars (
 CREATE TABLE IF NOT EXISTS write_probe (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   written_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_progress (
+  endpoint TEXT PRIMARY KEY,
+  origin TEXT NOT NULL,
+  delivered INTEGER NOT NULL);
 )SQL";
 
 constexpr const char* kDamagedAdvice =
@@ -85,7 +95,7 @@ struct SqliteStore::Db {
   std::unique_ptr<sqlite3, ConnectionDeleter> conn;    // the writer
   std::unique_ptr<sqlite3, ConnectionDeleter> reader;  // read-only, health() only
   StatementPtr insert_document, insert_open, delete_open, insert_closed, upsert_last_bar, month_sum,
-      upsert_month, upsert_probe;
+      upsert_month, upsert_probe, insert_event;
   StatementPtr health_query;  // on `reader`
 };
 
@@ -266,6 +276,8 @@ SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), d
       db, path_,
       "INSERT INTO performance (month, realized_pnl) VALUES (?1, ?2) ON CONFLICT(month) DO UPDATE "
       "SET realized_pnl = excluded.realized_pnl");
+  db_->insert_event =
+      prepare(db, path_, "INSERT OR IGNORE INTO outbox (id, type, data) VALUES (?1, ?2, ?3)");
   db_->upsert_probe = prepare(
       db, path_,
       "INSERT INTO write_probe (id, written_at) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET "
@@ -337,7 +349,8 @@ void SqliteStore::migrate() {
                        std::to_string(kSchemaVersion));
     if (version < kSchemaVersion) {
       // Version 1 kept no price of the last bar (SPEC §4.6 needs it): its
-      // rows keep a NULL close until the symbol's next bar.
+      // rows keep a NULL close until the symbol's next bar. Version 2 had no
+      // webhook outbox: kSchema above has just created its (empty) tables.
       if (version == 1)
         exec("ALTER TABLE last_bars ADD COLUMN close REAL; ALTER TABLE last_bars ADD COLUMN end_ms INTEGER",
              "adding the last bar's price to last_bars");
@@ -441,6 +454,14 @@ StoredState SqliteStore::load() {
         state.last_bars.push_back(std::move(bar));
       }
     }
+    {
+      auto s = prepare(db, path_,
+                       "SELECT max((SELECT coalesce(max(id), 0) FROM outbox), (SELECT "
+                       "coalesce(max(delivered), 0) FROM webhook_progress))");
+      if (!next_row(db, s.get(), path_, "outbox"))
+        throw StoreError("sqlite: " + path_.string() + ": no answer reading the outbox");
+      state.last_event_id = Row(s.get(), path_, "outbox").integer(0);
+    }
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -497,6 +518,11 @@ std::vector<std::int64_t> SqliteStore::commit(const ChangeSet& changes) {
       if (bar.close) u.real(3, *bar.close).integer(4, bar.end_ms);  // else NULL (cleared bindings)
       u.step();
     }
+    for (const auto& event : changes.events) {
+      if (!event.durable()) continue;
+      Use u(db, db_->insert_event.get());
+      u.integer(1, event.id).text(2, event.type).text(3, event.data).step();
+    }
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -532,5 +558,119 @@ void SqliteStore::probe_write() {
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
   throw StoreError("sqlite: write probe failed: " + error);
 }
+
+namespace {
+
+// The outbox on a connection of its own (see the header): reads never wait
+// for the writer; each write is one short transaction that waits at most 2 s
+// for the write lock and does not fsync (synchronous=NORMAL).
+class SqliteOutbox final : public Outbox {
+ public:
+  explicit SqliteOutbox(const std::filesystem::path& path) : path_(path) {
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    conn_.reset(raw);
+    if (rc != SQLITE_OK) fail(raw, path_, "cannot open a connection for the webhook outbox");
+    sqlite3_busy_timeout(raw, 2000);
+    char* err = nullptr;
+    if (sqlite3_exec(raw, "PRAGMA synchronous=NORMAL", nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw StoreError("sqlite: " + path_.string() + ": webhook outbox: " + msg);
+    }
+    select_after_ = prepare(raw, path_, "SELECT id, type, data FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2");
+    count_after_ = prepare(raw, path_, "SELECT count(*) FROM outbox WHERE id > ?1");
+    last_id_ = prepare(raw, path_,
+                       "SELECT max((SELECT coalesce(max(id), 0) FROM outbox), (SELECT "
+                       "coalesce(max(delivered), 0) FROM webhook_progress))");
+    select_progress_ = prepare(raw, path_, "SELECT delivered FROM webhook_progress WHERE endpoint = ?1");
+    all_progress_ = prepare(raw, path_, "SELECT endpoint FROM webhook_progress");
+    upsert_progress_ = prepare(
+        raw, path_,
+        "INSERT INTO webhook_progress (endpoint, origin, delivered) VALUES (?1, ?2, ?3) ON "
+        "CONFLICT(endpoint) DO UPDATE SET origin = excluded.origin, delivered = "
+        "max(delivered, excluded.delivered)");
+    delete_progress_ = prepare(raw, path_, "DELETE FROM webhook_progress WHERE endpoint = ?1");
+    // In chunks, so that no one transaction holds the write lock for long.
+    delete_events_ = prepare(raw, path_,
+                             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE id <= ?1 "
+                             "AND id < (SELECT max(id) FROM outbox) ORDER BY id LIMIT 1000)");
+  }
+
+  std::vector<LiveEvent> events_after(std::int64_t after, std::size_t limit) override {
+    std::vector<LiveEvent> out;
+    Use u(db(), select_after_.get());
+    u.integer(1, after).integer(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, 1 << 20)));
+    Row r(select_after_.get(), path_, "outbox");
+    while (u.step()) out.push_back({r.integer(0), r.text(1), r.text(2)});
+    return out;
+  }
+
+  std::int64_t count_after(std::int64_t after) override {
+    Use u(db(), count_after_.get());
+    u.integer(1, after);
+    if (!u.step()) fail(db(), path_, "counting the outbox");
+    return Row(count_after_.get(), path_, "outbox").integer(0);
+  }
+
+  std::int64_t last_event_id() override {
+    Use u(db(), last_id_.get());
+    if (!u.step()) fail(db(), path_, "reading the outbox");
+    return Row(last_id_.get(), path_, "outbox").integer(0);
+  }
+
+  std::optional<std::int64_t> delivered(const std::string& endpoint) override {
+    Use u(db(), select_progress_.get());
+    u.text(1, endpoint);
+    if (!u.step()) return std::nullopt;
+    return Row(select_progress_.get(), path_, "webhook_progress").integer(0);
+  }
+
+  void set_delivered(const std::string& endpoint, const std::string& origin, std::int64_t id) override {
+    Use u(db(), upsert_progress_.get());
+    u.text(1, endpoint).text(2, origin).integer(3, id).step();
+  }
+
+  std::int64_t prune(const std::vector<std::string>& endpoints) override {
+    const std::set<std::string> keep(endpoints.begin(), endpoints.end());
+    std::vector<std::string> forget;
+    {
+      Use u(db(), all_progress_.get());
+      Row r(all_progress_.get(), path_, "webhook_progress");
+      while (u.step())
+        if (auto e = r.text(0); !keep.count(e)) forget.push_back(std::move(e));
+    }
+    for (const auto& e : forget) {
+      Use u(db(), delete_progress_.get());
+      u.text(1, e).step();
+    }
+    // Delivered everywhere: up to the lowest progress (an endpoint without
+    // any is owed everything).
+    std::int64_t floor = std::numeric_limits<std::int64_t>::max();
+    for (const auto& e : keep) floor = std::min(floor, delivered(e).value_or(0));
+    std::int64_t removed = 0;
+    for (;;) {
+      Use u(db(), delete_events_.get());
+      u.integer(1, floor).step();
+      int n = sqlite3_changes(db());
+      removed += n;
+      if (n == 0) break;
+    }
+    return removed;
+  }
+
+ private:
+  sqlite3* db() const { return conn_.get(); }
+
+  std::filesystem::path path_;
+  // Destroyed in reverse order: the statements before the connection.
+  std::unique_ptr<sqlite3, ConnectionDeleter> conn_;
+  StatementPtr select_after_, count_after_, last_id_, select_progress_, all_progress_, upsert_progress_,
+      delete_progress_, delete_events_;
+};
+
+}  // namespace
+
+std::unique_ptr<Outbox> SqliteStore::open_outbox() { return std::make_unique<SqliteOutbox>(path_); }
 
 }  // namespace qc

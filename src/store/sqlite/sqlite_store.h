@@ -5,7 +5,17 @@
 // Two connections: the writer (load, commit, probe_write; one mutex) and a
 // read-only one used by health() alone (its own mutex). In WAL mode a reader
 // never waits for the writer's lock or fsync, so readiness stays answerable
-// while a commit is slow or stuck.
+// while a commit is slow or stuck. Each Outbox (open_outbox) is a third
+// connection of its own: reads never wait for the writer; its writes
+// (delivery progress, pruning) are single short transactions with
+// synchronous=NORMAL (no fsync of their own: a power loss may forget the
+// last progress, and the events are sent again), and wait at most 2 s for
+// the write lock.
+//
+// The webhook outbox is the table `outbox` (id, type, data: the event as the
+// ledger made it), written by commit() in the ChangeSet's transaction with
+// INSERT OR IGNORE (a recommit adds nothing); `webhook_progress` holds the
+// last id delivered per endpoint key.
 //
 // Opening refuses, with one line naming the file: an existing 0-byte file
 // (SQLite would silently take it for a new database), a file that is not a
@@ -39,10 +49,13 @@ class SqliteStore final : public Store {
   // Upserts the one row of `write_probe` with the current time (a real
   // commit: WAL append and fsync).
   void probe_write() override;
+  std::unique_ptr<Outbox> open_outbox() override;
 
   // Version 1 files without the `write_probe` table (added later, read by
   // nothing but probe_write) gain it when opened; older servers ignore it.
-  static constexpr int kSchemaVersion = 2;
+  // Version 2 added the last bar's price; version 3 the tables `outbox` and
+  // `webhook_progress` (a version 2 file gains them, empty, when opened).
+  static constexpr int kSchemaVersion = 3;
 
  private:
   // Runs `sql`; throws StoreError naming the file and `what` (default: the
