@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <variant>
@@ -184,7 +185,10 @@ WebhookResponse WebhookClient::post(const WebhookEndpoint& e, const HttpHeaders&
   request.keep_alive(false);
   request.prepare_payload();
 
-  asio::io_context ioc;
+  // Destroyed explicitly below, while everything its pending coroutines
+  // refer to is still alive (an aborted POST leaves them suspended).
+  std::optional<asio::io_context> ioc_storage(std::in_place);
+  asio::io_context& ioc = *ioc_storage;
   const char* phase = "connecting";
   std::optional<Failure> failure;
   bool finished = false;
@@ -273,6 +277,7 @@ WebhookResponse WebhookClient::post(const WebhookEndpoint& e, const HttpHeaders&
     impl_->active = nullptr;
   }
   // Stopped mid-request: the coroutine is destroyed with `ioc`, its socket closed.
+  ioc_storage.reset();
   if (!finished) return fail({"stopped", "stopped"});
   if (failure) return fail(std::move(*failure));
   if (!result.delivered()) {

@@ -1,5 +1,6 @@
 #include "notify/webhook_notifier.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <random>
@@ -127,7 +128,7 @@ class WebhookNotifier::Worker {
 
       const LiveEvent& event = batch[next];
       WebhookResponse r = client_.post(endpoint_, headers, body);
-      if (stopping()) break;  // abandoned: sent again at the next start
+      if (!r.delivered() && stopping()) break;  // abandoned: sent again at the next start
       if (r.delivered()) {
         delivered(event, failures);
         failures = 0;
@@ -160,7 +161,28 @@ class WebhookNotifier::Worker {
       } catch (const std::exception&) {
         // the count is informational; the next read reports the store
       }
-      if (!wait(delay, false, 0)) break;
+      if (!wait_to_retry(delay, *outbox)) break;
+    }
+  }
+
+  // Waits `delay` before the next attempt. New events meanwhile (notify())
+  // only update the backlog. False when stopping.
+  bool wait_to_retry(std::chrono::milliseconds delay, Outbox& outbox) {
+    const auto until = Clock::now() + delay;
+    for (;;) {
+      std::uint64_t seen;
+      {
+        std::unique_lock lock(mutex_);
+        seen = wakeups_;
+        cv_.wait_until(lock, until, [&] { return stopping_ || wakeups_ != seen; });
+        if (stopping_) return false;
+        if (wakeups_ == seen) return true;  // the delay is over
+      }
+      try {
+        set_backlog(outbox.count_after(progress_));
+      } catch (const std::exception&) {
+        // informational; the next attempt reads the outbox again
+      }
     }
   }
 
@@ -187,25 +209,26 @@ class WebhookNotifier::Worker {
     for (std::int64_t level = alarm; level > 0 && level <= backlog; level *= 10)
       if (before < level)
         log::error(kLog, "webhook " + endpoint_.name + ": " + std::to_string(backlog) +
-                             " events wait for this endpoint (it has been failing" +
-                             (status_.failing ? ": " + status_.last_error : std::string()) +
-                             "); they are kept in the store until it answers 2xx. Fix the "
-                             "endpoint, or remove it from QC_WEBHOOK_URLS to drop them");
+                             " events wait for this endpoint" +
+                             (status_.failing ? " (it fails: " + status_.last_error + ")" : std::string()) +
+                             "; they are kept in the store until it answers 2xx. If it does not "
+                             "recover, fix it, or remove it from QC_WEBHOOK_URLS to drop them");
     if (before >= alarm && backlog < alarm)
       log::info(kLog, "webhook " + endpoint_.name + ": backlog down to " + std::to_string(backlog) + " events");
   }
 
   void delivered(const LiveEvent& event, unsigned failures) {
-    std::int64_t since;
+    std::int64_t since, backlog;
     {
       std::lock_guard lock(mutex_);
       ++status_.deliveries;
-      if (status_.backlog > 0) --status_.backlog;
+      backlog = std::max<std::int64_t>(0, status_.backlog - 1);
       status_.last_delivery = unix_now();
       since = status_.failing ? status_.failing_since : 0;
       status_.failing = false;
       status_.last_error.clear();
     }
+    set_backlog(backlog);
     if (since)
       log::info(kLog, "webhook " + endpoint_.name + ": delivered event " + std::to_string(event.id) + " after " +
                           std::to_string(failures) + " failed attempts (failing for " +

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "fake_http_server.h"
+#include "log/log.h"
 #include "notify/webhook_client.h"
 #include "notify/webhook_notifier.h"
 #include "notify/webhook_signature.h"
@@ -284,6 +286,42 @@ TEST_F(WebhookNotifierTest, PrunesWhatEveryEndpointDelivered) {
   commit(&notifier, 7, 8);  // one more delivery, one more prune
   ASSERT_TRUE(eventually([&] { return store_.open_outbox()->count_after(0) == 1; }));
   EXPECT_EQ(store_.load().last_event_id, kE0 + 7);
+}
+
+TEST_F(WebhookNotifierTest, LogLinesNameTheEndpointNeverItsPathAndABacklogIsAnError) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  qc::log::capture([&](std::string_view line) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  });
+  qc::log::set_level(qc::log::Level::Debug);
+  FakeHttpServer server;
+  server.respond_with(500, "no");
+  auto o = options({server.url() + "/services/T0/B0/SECRET-TOKEN-0123456789"});
+  o.backlog_alarm = 3;
+  {
+    qc::WebhookNotifier notifier(store_, o);
+    notifier.start();
+    commit(&notifier, 1, 6);
+    ASSERT_TRUE(server.wait_for_requests(3, 10s));
+    server.respond_with(200, "{}");
+    ASSERT_TRUE(eventually([&] { return notifier.status()[0].deliveries == 5; }));
+  }
+  qc::log::capture({});
+  qc::log::set_level(qc::log::Level::Info);
+  std::lock_guard lock(mutex);
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  const std::string name = "http://127.0.0.1:" + std::to_string(server.port()) + "#1";
+  EXPECT_TRUE(contains(all, "webhook " + name + ": new endpoint")) << all;
+  EXPECT_TRUE(contains(all, "webhook " + name + ": event")) << all;
+  EXPECT_TRUE(contains(all, "not delivered: HTTP 500")) << all;
+  EXPECT_TRUE(contains(all, "5 events wait for this endpoint")) << all;
+  EXPECT_TRUE(contains(all, "delivering again")) << all;
+  EXPECT_TRUE(contains(all, "backlog down to")) << all;
+  EXPECT_FALSE(contains(all, "SECRET-TOKEN")) << all;
+  EXPECT_FALSE(contains(all, "/services/")) << all;
 }
 
 TEST_F(WebhookNotifierTest, WithoutEndpointsItPrunesAtStartAndDescribesItselfOff) {
