@@ -134,4 +134,18 @@ std::unique_ptr<RecommendationWatcher> open_watcher(MongoStore* mongo, Ledger& l
   });
 }
 
+std::unique_ptr<WebhookNotifier> open_webhooks(const ServeConfig& config, Store& store) {
+  WebhookOptions o;
+  for (std::size_t i = 0; i < config.webhook_urls.size(); ++i) {
+    o.endpoints.push_back(parse_webhook_url(config.webhook_urls[i], static_cast<int>(i + 1)));
+    for (const auto& secret : webhook_url_secrets(o.endpoints.back())) log::add_secret(secret);
+  }
+  o.format = parse_webhook_format(config.webhook_format).value_or(WebhookFormat::Json);
+  o.secret = config.webhook_secret;
+  o.timeout = std::chrono::milliseconds(config.webhook_timeout_ms);
+  o.first_retry = std::chrono::milliseconds(config.webhook_backoff_ms);
+  o.max_retry = std::chrono::milliseconds(std::max(config.webhook_backoff_ms, config.webhook_max_backoff_ms));
+  return std::make_unique<WebhookNotifier>(store, std::move(o));
+}
+
 }  // namespace qc

@@ -12,6 +12,7 @@
 #include "cache/cache.h"
 #include "market/feed.h"
 #include "market/market_proxy.h"
+#include "notify/webhook_notifier.h"
 #include "store/mongo/mongo_store.h"
 #include "store/mongo/recommendation_watcher.h"
 #include "store/store.h"
@@ -47,5 +48,10 @@ std::unique_ptr<MarketDataProxy> open_proxy(const ServeConfig& config, std::stri
 // The watcher of documents the algorithm inserts into MongoDB (null without
 // MongoDB).
 std::unique_ptr<RecommendationWatcher> open_watcher(MongoStore* mongo, Ledger& ledger);
+
+// The webhook notifier over the store's outbox (SPEC §4.9), not started;
+// with no QC_WEBHOOK_URLS it has no endpoint (and only prunes the outbox).
+// Registers the URLs' secret parts with the log redactor. Throws StoreError.
+std::unique_ptr<WebhookNotifier> open_webhooks(const ServeConfig& config, Store& store);
 
 }  // namespace qc

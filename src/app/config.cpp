@@ -18,6 +18,8 @@
 #include "cache/redis/redis_connection.h"
 #include "cache/redis/redis_url.h"
 #include "log/redact.h"
+#include "notify/webhook_body.h"
+#include "notify/webhook_endpoint.h"
 
 namespace qc {
 namespace {
@@ -274,6 +276,29 @@ void check_redis(ServeConfig& c) {
   }
 }
 
+// QC_WEBHOOK_URLS with QC_WEBHOOK_FORMAT and QC_WEBHOOK_SECRET: every URL as
+// the notifier will parse it; messages never quote a URL's path or query.
+void check_webhooks(const ServeConfig& c) {
+  std::vector<WebhookEndpoint> endpoints;
+  for (std::size_t i = 0; i < c.webhook_urls.size(); ++i) {
+    try {
+      endpoints.push_back(parse_webhook_url(c.webhook_urls[i], static_cast<int>(i + 1)));
+    } catch (const WebhookUrlError& e) {
+      throw ConfigError(std::string("QC_WEBHOOK_URLS: ") + e.what());
+    }
+    for (std::size_t j = 0; j < i; ++j)
+      if (endpoints[j].key == endpoints[i].key)
+        throw ConfigError("QC_WEBHOOK_URLS: entries " + std::to_string(j + 1) + " and " +
+                          std::to_string(i + 1) + " (" + endpoints[i].origin +
+                          "/...) are the same URL; list each endpoint once");
+  }
+  if (!endpoints.empty() && c.webhook_format == "json" && c.webhook_secret.empty())
+    throw ConfigError(
+        "QC_WEBHOOK_SECRET must be set when QC_WEBHOOK_URLS is (with QC_WEBHOOK_FORMAT json, "
+        "the default): every POST is signed with it (X-QuantCrunch-Signature) so that receivers "
+        "can reject forged ones; e.g. QC_WEBHOOK_SECRET=$(openssl rand -hex 32)");
+}
+
 // ---- flags (CLI11) -----------------------------------------------------------
 
 // The raw text of one flag, parsed later by the code that parses its variable.
@@ -355,7 +380,10 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
       "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, QC_REDIS_TLS_VERIFY,\n"
       "QC_REDIS_TLS_CA_FILE, POLYGON_API_KEY, POLYGON_API_URL, POLYGON_WS_URL,\n"
       "QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated origins such as\n"
-      "https://app.example, or * for any; default *) (see README).\n"
+      "https://app.example, or * for any; default *), QC_WEBHOOK_URLS\n"
+      "(comma-separated http(s) URLs), QC_WEBHOOK_SECRET, QC_WEBHOOK_FORMAT (json,\n"
+      "slack, discord), QC_WEBHOOK_TIMEOUT_MS (10000), QC_WEBHOOK_BACKOFF_MS (1000),\n"
+      "QC_WEBHOOK_MAX_BACKOFF_MS (300000) (see README).\n"
       "Variables are read from the environment, then ./.env (environment wins);\n"
       "flags win over both.");
   return app;
@@ -541,8 +569,24 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
   if (auto v = var("QC_POLYGON_MAX_BACKOFF_MS"))
     c.max_backoff_ms = parse_int<int>("QC_POLYGON_MAX_BACKOFF_MS", *v, 1, 3600000);
 
+  if (auto v = var("QC_WEBHOOK_URLS")) c.webhook_urls = split_list(*v);
+  if (auto v = var("QC_WEBHOOK_SECRET")) c.webhook_secret = *v;
+  if (auto v = var("QC_WEBHOOK_FORMAT")) {
+    auto format = parse_webhook_format(trim(*v));
+    if (!format)
+      throw ConfigError("QC_WEBHOOK_FORMAT must be json, slack or discord, got '" + *v + "'");
+    c.webhook_format = webhook_format_name(*format);
+  }
+  if (auto v = var("QC_WEBHOOK_TIMEOUT_MS"))
+    c.webhook_timeout_ms = parse_int<int>("QC_WEBHOOK_TIMEOUT_MS", *v, 100, 120'000);
+  if (auto v = var("QC_WEBHOOK_BACKOFF_MS"))
+    c.webhook_backoff_ms = parse_int<int>("QC_WEBHOOK_BACKOFF_MS", *v, 1, 600'000);
+  if (auto v = var("QC_WEBHOOK_MAX_BACKOFF_MS"))
+    c.webhook_max_backoff_ms = parse_int<int>("QC_WEBHOOK_MAX_BACKOFF_MS", *v, 1, 3'600'000);
+
   if (c.cors_origins.empty()) c.cors_origins = {"*"};
   check_redis(c);
+  check_webhooks(c);
   if (!c.feed_chosen) c.feed = c.polygon_api_key.empty() ? FeedKind::Sim : FeedKind::Polygon;
   if (c.feed == FeedKind::Replay) {
     std::error_code ec;

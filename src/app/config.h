@@ -2,8 +2,9 @@
 // working directory (the environment wins), then command-line flags (flags
 // win). Bad values are ConfigErrors with a message naming the setting (the
 // flag or the variable the value came from); everything the server would
-// otherwise fail on later (bind address, Redis URL and TLS files, CORS origins) is checked
-// here, so a bad value stops `quantcrunch` before anything starts.
+// otherwise fail on later (bind address, Redis URL and TLS files, CORS origins,
+// webhook URLs) is checked here, so a bad value stops `quantcrunch` before
+// anything starts.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -59,6 +60,14 @@ struct ServeConfig {
   int max_backoff_ms = 60'000;
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
+  // Webhooks (SPEC §4.9). QC_WEBHOOK_URLS: each entry an http:// or https://
+  // URL checked by parse_webhook_url (a secret: never logged); empty: off.
+  std::vector<std::string> webhook_urls;
+  std::string webhook_secret;           // QC_WEBHOOK_SECRET; required for format json
+  std::string webhook_format = "json";  // QC_WEBHOOK_FORMAT: json | slack | discord
+  int webhook_timeout_ms = 10'000;      // QC_WEBHOOK_TIMEOUT_MS: one POST, connect to answer
+  int webhook_backoff_ms = 1'000;       // QC_WEBHOOK_BACKOFF_MS: first retry ceiling
+  int webhook_max_backoff_ms = 300'000; // QC_WEBHOOK_MAX_BACKOFF_MS: retry cap
 };
 
 // Upper bound accepted for QC_MAX_CONNECTIONS (Linux's default nr_open, the

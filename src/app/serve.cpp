@@ -108,7 +108,8 @@ int run_serve(const ServeConfig& config) {
   log::parse_level(config.log_level, log_options.level);
   log_options.json = config.log_format == "json";
   log::configure(log_options);
-  for (const auto* secret : {&config.api_token, &config.polygon_api_key}) log::add_secret(*secret);
+  for (const auto* secret : {&config.api_token, &config.polygon_api_key, &config.webhook_secret})
+    log::add_secret(*secret);
   for (const auto* uri : {&config.mongo_uri, &config.redis_url})
     for (const auto& secret : uri_secrets(*uri)) log::add_secret(secret);
   prepare_process();
@@ -122,10 +123,27 @@ int run_serve(const ServeConfig& config) {
   }
   OpenedCache cache = open_cache(config);  // a bad REDIS_URL is a ConfigError (status 2)
 
+  // Before the ledger: an endpoint new to the store starts at its last event.
+  std::unique_ptr<WebhookNotifier> webhooks;
+  try {
+    webhooks = open_webhooks(config, *db.store);
+  } catch (const std::exception& e) {
+    log::error("startup", std::string("webhooks: cannot open the outbox: ") + e.what());
+    return kExitStartupFailed;
+  }
+
+  // Whoever hears of live events (SPEC §4.9), in turn; none may block.
+  std::vector<std::function<void(const std::vector<LiveEvent>&)>> event_sinks;
+  event_sinks.push_back([w = webhooks.get()](const std::vector<LiveEvent>& events) { w->notify(events); });
+  LedgerOptions ledger_options;
+  ledger_options.on_events = [&event_sinks](const std::vector<LiveEvent>& events) {
+    for (auto& sink : event_sinks) sink(events);
+  };
+
   ApiViews views;
   std::unique_ptr<Ledger> ledger;
   try {
-    ledger = std::make_unique<Ledger>(*db.store, *cache.cache, views);
+    ledger = std::make_unique<Ledger>(*db.store, *cache.cache, views, ledger_options);
   } catch (const std::exception& e) {
     log::error("startup", std::string("database: cannot load state: ") + e.what());
     return kExitStartupFailed;
@@ -133,6 +151,7 @@ int run_serve(const ServeConfig& config) {
   log::info("startup", describe_store(db, ledger->counters()));
   auto watcher = open_watcher(db.mongo, *ledger);
   log::info("startup", cache.description);
+  log::info("startup", webhooks->describe());
 
   boost::asio::io_context ioc(config.http_threads);
   std::atomic<int> exit_code{0};
@@ -166,7 +185,7 @@ int run_serve(const ServeConfig& config) {
                            ? "writes: disabled (set QC_API_TOKEN to enable POST /api/recommendations)"
                            : "writes: POST /api/recommendations enabled with a bearer token");
 
-  ServerStatus status({*db.store, *ledger, *cache.cache, *feed, watcher.get(), proxy.get()});
+  ServerStatus status({*db.store, *ledger, *cache.cache, *feed, watcher.get(), proxy.get(), webhooks.get()});
   ApiOptions api_options;
   api_options.api_token = config.api_token;
   api_options.cors_origins = config.cors_origins;
@@ -208,6 +227,7 @@ int run_serve(const ServeConfig& config) {
 
   feed->start(*ledger);
   if (watcher) watcher->start();
+  webhooks->start();
 
   // Shutdown (SIGTERM/SIGINT, or a fatal provider error): stop accepting and
   // close idle connections; refuse new work; stop the sources; the ledger
@@ -236,6 +256,7 @@ int run_serve(const ServeConfig& config) {
     });
     // Off the I/O threads: the ledger may wait for the database.
     stopper = std::thread([&] {
+      webhooks->begin_stop();  // POSTs in flight are abandoned: sent again at the next start
       ledger->begin_stop();
       if (watcher) watcher->stop();
       feed->stop();
@@ -256,6 +277,7 @@ int run_serve(const ServeConfig& config) {
   if (watcher) watcher->stop();
   feed->stop();
   report = ledger->stop();
+  webhooks->stop();
   log::flush_suppressed();
   if (exit_code != 0) {
     log::error("shutdown", "stopped because of a fatal market-data configuration error");

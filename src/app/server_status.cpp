@@ -3,6 +3,23 @@
 #include "core/json_writer.h"
 
 namespace qc {
+namespace {
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string prometheus_label_value(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
 
 ServerStatus::ServerStatus(Parts parts, std::chrono::milliseconds probe_interval)
     : parts_(parts), probe_interval_(probe_interval) {
@@ -110,6 +127,18 @@ std::pair<bool, std::string> ServerStatus::readiness() const {
     parts_.watcher->write_status(w);
     w.end_object();
   }
+  if (parts_.webhooks && parts_.webhooks->enabled()) {
+    // Informational: readiness never depends on a webhook endpoint.
+    w.key("webhooks").begin_array();
+    for (const auto& e : parts_.webhooks->status()) {
+      w.begin_object().key("endpoint").value(e.name).key("ok").value(!e.failing);
+      w.key("backlog").value(e.backlog).key("delivered").value(static_cast<std::int64_t>(e.deliveries));
+      w.key("last_delivery").value(e.last_delivery);
+      if (e.failing) w.key("failing_since").value(e.failing_since).key("detail").value(e.last_error);
+      w.end_object();
+    }
+    w.end_array();
+  }
   w.end_object();
   return {ready, std::move(body)};
 }
@@ -169,6 +198,25 @@ void ServerStatus::metrics(std::string& out) const {
   gauge("qc_ledger_waiting_bars", "Minute bars waiting for the ledger (queued or to be applied again).",
         n(c.queued_bars));
   gauge("qc_ledger_waiting_documents", "Documents waiting for the ledger.", n(c.queued_documents));
+  if (parts_.webhooks && parts_.webhooks->enabled()) {
+    // endpoint="scheme://host[:port]#index": never a URL's path (its secret).
+    auto endpoints = parts_.webhooks->status();
+    auto label = [](const std::string& name) { return "endpoint=\"" + prometheus_label_value(name) + "\""; };
+    append_header(out, "qc_webhook_deliveries_total", "counter", "Events delivered to a webhook endpoint (2xx).");
+    for (const auto& e : endpoints) append_sample(out, "qc_webhook_deliveries_total", label(e.name), n(e.deliveries));
+    append_header(out, "qc_webhook_retries_total", "counter",
+                  "Failed webhook attempts, each retried with backoff until delivered.");
+    for (const auto& e : endpoints) append_sample(out, "qc_webhook_retries_total", label(e.name), n(e.retries));
+    append_header(out, "qc_webhook_failures_total", "counter",
+                  "Failed webhook attempts by reason: http_<status>, timeout, dns, connect, tls, network.");
+    for (const auto& e : endpoints)
+      for (const auto& [reason, count] : e.failures)
+        append_sample(out, "qc_webhook_failures_total",
+                      label(e.name) + ",reason=\"" + prometheus_label_value(reason) + "\"", n(count));
+    append_header(out, "qc_webhook_backlog", "gauge", "Events in the outbox not yet delivered to the endpoint.");
+    for (const auto& e : endpoints)
+      append_sample(out, "qc_webhook_backlog", label(e.name), static_cast<double>(e.backlog));
+  }
   if (server_) {
     auto s = server_->counters();
     gauge("qc_http_connections", "Open HTTP connections.", n(server_->open_connections()));

@@ -20,6 +20,7 @@
 #include "http/server.h"
 #include "market/feed.h"
 #include "market/market_proxy.h"
+#include "notify/webhook_notifier.h"
 #include "store/mongo/recommendation_watcher.h"
 #include "store/store.h"
 
@@ -34,6 +35,7 @@ class ServerStatus {
     MarketFeed& feed;
     RecommendationWatcher* watcher = nullptr;
     MarketDataProxy* proxy = nullptr;
+    const WebhookNotifier* webhooks = nullptr;
   };
   explicit ServerStatus(Parts parts, std::chrono::milliseconds probe_interval = std::chrono::seconds(2));
   ~ServerStatus();

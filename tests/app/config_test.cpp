@@ -665,6 +665,70 @@ TEST(DotEnv, DotEnvFeedsParseServeConfig) {
             (std::vector<std::string>{"https://x.example", "https://y.example"}));
 }
 
+// ---- webhooks (SPEC §4.9) -----------------------------------------------------
+
+TEST(ServeConfig, WebhooksAreOffByDefault) {
+  auto c = qc::parse_serve_config({}, {});
+  EXPECT_TRUE(c.webhook_urls.empty());
+  EXPECT_EQ(c.webhook_format, "json");
+  EXPECT_EQ(c.webhook_timeout_ms, 10'000);
+  EXPECT_EQ(c.webhook_backoff_ms, 1'000);
+  EXPECT_EQ(c.webhook_max_backoff_ms, 300'000);
+  // A secret alone turns nothing on.
+  EXPECT_EQ(serve_error({{"QC_WEBHOOK_SECRET", "s3cret"}}, {}), "");
+}
+
+TEST(ServeConfig, WebhookUrlsFormatAndTuning) {
+  auto c = qc::parse_serve_config({{"QC_WEBHOOK_URLS", " https://a.example/x , ,http://127.0.0.1:9/y?t=1 "},
+                                   {"QC_WEBHOOK_SECRET", "s3cret"},
+                                   {"QC_WEBHOOK_FORMAT", "Discord"},
+                                   {"QC_WEBHOOK_TIMEOUT_MS", "2500"},
+                                   {"QC_WEBHOOK_BACKOFF_MS", "10"},
+                                   {"QC_WEBHOOK_MAX_BACKOFF_MS", "60000"}},
+                                  {});
+  EXPECT_EQ(c.webhook_urls, (std::vector<std::string>{"https://a.example/x", "http://127.0.0.1:9/y?t=1"}));
+  EXPECT_EQ(c.webhook_secret, "s3cret");
+  EXPECT_EQ(c.webhook_format, "discord");
+  EXPECT_EQ(c.webhook_timeout_ms, 2500);
+  EXPECT_EQ(c.webhook_backoff_ms, 10);
+  EXPECT_EQ(c.webhook_max_backoff_ms, 60000);
+  // Slack and Discord authenticate by the URL: no secret needed.
+  EXPECT_EQ(serve_error({{"QC_WEBHOOK_URLS", "https://hooks.slack.com/services/T/B/X"},
+                         {"QC_WEBHOOK_FORMAT", "slack"}},
+                        {}),
+            "");
+}
+
+TEST(ServeConfig, BadWebhookSettingsAreErrorsThatQuoteNoSecret) {
+  const std::string secret_path = "/services/T0/B0/XyZsecret";
+  struct Case {
+    Variables vars;
+    std::vector<std::string> says;
+  };
+  const Case cases[] = {
+      {{{"QC_WEBHOOK_URLS", "ftp://h.example" + secret_path}, {"QC_WEBHOOK_SECRET", "k"}},
+       {"QC_WEBHOOK_URLS", "entry 1", "scheme 'ftp'"}},
+      {{{"QC_WEBHOOK_URLS", "https://ok.example,h.example" + secret_path}, {"QC_WEBHOOK_SECRET", "k"}},
+       {"entry 2", "not a URL"}},
+      {{{"QC_WEBHOOK_URLS", "https://u:XyZsecret@h.example/"}, {"QC_WEBHOOK_SECRET", "k"}}, {"user info"}},
+      {{{"QC_WEBHOOK_URLS", "https://h.example" + secret_path + ",https://h.example" + secret_path},
+        {"QC_WEBHOOK_SECRET", "k"}},
+       {"entries 1 and 2", "https://h.example/...", "same URL"}},
+      {{{"QC_WEBHOOK_URLS", "https://h.example" + secret_path}}, {"QC_WEBHOOK_SECRET must be set"}},
+      {{{"QC_WEBHOOK_FORMAT", "teams"}}, {"QC_WEBHOOK_FORMAT must be json, slack or discord", "'teams'"}},
+      {{{"QC_WEBHOOK_TIMEOUT_MS", "99"}}, {"QC_WEBHOOK_TIMEOUT_MS", "100 to 120000"}},
+      {{{"QC_WEBHOOK_BACKOFF_MS", "0"}}, {"QC_WEBHOOK_BACKOFF_MS"}},
+      {{{"QC_WEBHOOK_MAX_BACKOFF_MS", "x"}}, {"QC_WEBHOOK_MAX_BACKOFF_MS"}},
+  };
+  for (const auto& c : cases) {
+    auto error = serve_error(c.vars, {});
+    SCOPED_TRACE(error);
+    EXPECT_FALSE(error.empty());
+    for (const auto& w : c.says) EXPECT_TRUE(contains(error, w)) << w;
+    EXPECT_FALSE(contains(error, "XyZsecret"));
+  }
+}
+
 TEST(CollectVariables, EnvironmentWinsOverDotEnv) {
   TempDir dir;
   auto path = dir.write(".env", "PORT=7000\nQC_DATA_DIR=/from-dotenv\nHOST=10.0.0.1\n");
