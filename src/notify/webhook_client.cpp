@@ -285,7 +285,7 @@ WebhookResponse WebhookClient::post(const WebhookEndpoint& e, const HttpHeaders&
     result.detail = "HTTP " + std::to_string(result.status);
     if (!status_text.empty()) result.detail += " " + one_line(status_text, 80);
     if (result.status >= 300 && result.status < 400) result.detail += " (redirects are not followed)";
-    if (auto snippet = one_line(body_snippet, 200); !snippet.empty()) result.detail += ": " + snippet;
+    result.body = one_line(body_snippet, 200);
   }
   return result;
 }

@@ -29,9 +29,14 @@ struct WebhookResponse {
   // Why it was not delivered, for a metric label: "http_<status>", "timeout",
   // "dns", "connect", "tls", "network" or "stopped"; empty when delivered.
   std::string reason;
-  // The same in words, for a log line: "HTTP 500: <start of the body>",
-  // "connection refused", "no answer within 10 s (waiting for the answer)"...
+  // The same in words: "HTTP 500 Internal Server Error", "connection
+  // refused", "no answer within 10 s (waiting for the answer)"...
   std::string detail;
+  // The start of a non-2xx answer's body, on one line (at most 200
+  // characters): the receiver's words, which may quote anything it was sent
+  // (the URL's path included), so for a log line that redacts, never for
+  // /readyz.
+  std::string body;
   std::optional<std::chrono::seconds> retry_after;  // a Retry-After in seconds, when sent
   bool delivered() const { return status >= 200 && status < 300; }
 };

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "log/log.h"
+#include "log/redact.h"
 #include "notify/retry_delay.h"
 #include "notify/webhook_client.h"
 #include "notify/webhook_signature.h"
@@ -39,8 +40,8 @@ constexpr const char* kLog = "webhooks";
 class WebhookNotifier::Worker {
  public:
   Worker(WebhookNotifier& owner, const WebhookEndpoint& endpoint, std::int64_t progress)
-      : owner_(owner), endpoint_(endpoint), client_(owner.options_.timeout), progress_(progress),
-        rng_(std::random_device{}()) {
+      : owner_(owner), endpoint_(endpoint), url_secrets_(webhook_url_secrets(endpoint)),
+        client_(owner.options_.timeout), progress_(progress), rng_(std::random_device{}()) {
     status_.name = endpoint.name;
   }
   ~Worker() { join(); }
@@ -128,10 +129,10 @@ class WebhookNotifier::Worker {
 
       const LiveEvent& event = batch[next];
       WebhookResponse r = client_.post(endpoint_, headers, body);
+      r.detail = without_url_secrets(std::move(r.detail));
+      r.body = without_url_secrets(std::move(r.body));
       if (!r.delivered() && stopping()) break;  // abandoned: sent again at the next start
       if (r.delivered()) {
-        delivered(event, failures);
-        failures = 0;
         progress_ = event.id;
         try {
           outbox->set_delivered(endpoint_.key, endpoint_.origin, progress_);
@@ -141,6 +142,9 @@ class WebhookNotifier::Worker {
           log::warn(kLog, "webhook " + endpoint_.name + ": cannot record the delivery of event " +
                               std::to_string(event.id) + ": " + e.what());
         }
+        // Counted once recorded: a backlog of 0 means nothing is sent again.
+        delivered(event, failures);
+        failures = 0;
         try {
           owner_.maybe_prune(*outbox);
         } catch (const std::exception& e) {
@@ -184,6 +188,13 @@ class WebhookNotifier::Worker {
         // informational; the next attempt reads the outbox again
       }
     }
+  }
+
+  // A receiver's words may quote the URL it was sent to (e.g. "Cannot POST
+  // /hooks/..."): its secret parts are masked before they are kept or logged.
+  std::string without_url_secrets(std::string text) const {
+    for (const auto& secret : url_secrets_) text = redact_secret(std::move(text), secret);
+    return text;
   }
 
   // The body and headers of `event` (the same bytes on every attempt).
@@ -256,7 +267,8 @@ class WebhookNotifier::Worker {
       hint = " (410 Gone: the endpoint says it no longer exists; remove it from QC_WEBHOOK_URLS, "
              "or its events keep waiting)";
     const std::string what = "webhook " + endpoint_.name + ": event " + std::to_string(event.id) + " (" +
-                             event.type + ") not delivered: " + r.detail + hint;
+                             event.type + ") not delivered: " + r.detail +
+                             (r.body.empty() ? std::string() : ": " + r.body) + hint;
     if (first)
       log::warn(kLog, what + "; retrying with backoff until it is (the events wait in the outbox)");
     else if (changed)
@@ -267,6 +279,7 @@ class WebhookNotifier::Worker {
 
   WebhookNotifier& owner_;
   const WebhookEndpoint endpoint_;
+  const std::vector<std::string> url_secrets_;  // the whole path and query first, then its long pieces
   WebhookClient client_;
   std::int64_t progress_;  // the worker thread's
   std::mt19937_64 rng_;    // the worker thread's

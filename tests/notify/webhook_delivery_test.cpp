@@ -73,7 +73,8 @@ TEST(WebhookClient, OtherStatusesAreFailuresNamedByStatusWithTheStartOfTheBody) 
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.reason, "http_500");
   EXPECT_TRUE(contains(r.detail, "HTTP 500")) << r.detail;
-  EXPECT_TRUE(contains(r.detail, "boom")) << r.detail;
+  EXPECT_FALSE(contains(r.detail, "boom")) << "the receiver's words are kept apart: " << r.detail;
+  EXPECT_EQ(r.body, "{\"error\":\"boom\"}");
 }
 
 TEST(WebhookClient, RedirectsAreNotFollowed) {
@@ -297,7 +298,8 @@ TEST_F(WebhookNotifierTest, LogLinesNameTheEndpointNeverItsPathAndABacklogIsAnEr
   });
   qc::log::set_level(qc::log::Level::Debug);
   FakeHttpServer server;
-  server.respond_with(500, "no");
+  // A receiver that quotes the URL it was sent to (as Express's 404 page does).
+  server.respond_with(404, "Cannot POST /services/T0/B0/SECRET-TOKEN-0123456789");
   auto o = options({server.url() + "/services/T0/B0/SECRET-TOKEN-0123456789"});
   o.backlog_alarm = 3;
   {
@@ -305,6 +307,8 @@ TEST_F(WebhookNotifierTest, LogLinesNameTheEndpointNeverItsPathAndABacklogIsAnEr
     notifier.start();
     commit(&notifier, 1, 6);
     ASSERT_TRUE(server.wait_for_requests(3, 10s));
+    auto failing = notifier.status()[0];
+    EXPECT_EQ(failing.last_error, "HTTP 404 X");  // the fake server's reason phrase
     server.respond_with(200, "{}");
     ASSERT_TRUE(eventually([&] { return notifier.status()[0].deliveries == 5; }));
   }
@@ -316,7 +320,7 @@ TEST_F(WebhookNotifierTest, LogLinesNameTheEndpointNeverItsPathAndABacklogIsAnEr
   const std::string name = "http://127.0.0.1:" + std::to_string(server.port()) + "#1";
   EXPECT_TRUE(contains(all, "webhook " + name + ": new endpoint")) << all;
   EXPECT_TRUE(contains(all, "webhook " + name + ": event")) << all;
-  EXPECT_TRUE(contains(all, "not delivered: HTTP 500")) << all;
+  EXPECT_TRUE(contains(all, "not delivered: HTTP 404 X: Cannot POST ***")) << all;
   EXPECT_TRUE(contains(all, "5 events wait for this endpoint")) << all;
   EXPECT_TRUE(contains(all, "delivering again")) << all;
   EXPECT_TRUE(contains(all, "backlog down to")) << all;
