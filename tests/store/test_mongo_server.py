@@ -176,10 +176,13 @@ class MongoServerCase(h.ServerTestCase):
                       for d in mongo.find(DB, "open_positions"))
 
     def wait_open(self, mongo, server, expected, timeout, what):
+        # In the database, and the commit returned: the server counts them
+        # only then (a commit's writes become visible before it returns).
         def check():
             if not server.alive():
                 raise AssertionError(f"server died: {server.stderr_text()}")
-            return self.open_identities(mongo) == sorted(expected)
+            return (self.open_identities(mongo) == sorted(expected)
+                    and server.status()["positions"]["open"] == len(expected))
         try:
             h.wait_until(check, timeout, what)
         except AssertionError as e:
