@@ -407,17 +407,6 @@ HttpServer::Counters HttpServer::counters() const {
 }
 
 void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(std::size_t)> done) {
-  auto impl = impl_;
-  impl->shared->draining = true;
-  stop();
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(impl->shared->mutex);
-    for (auto& w : impl->shared->sessions)
-      if (auto s = w.lock()) live.push_back(std::move(s));
-  }
-  for (auto& s : live) s->close_if_idle();
-  live.clear();
   struct Drainer : std::enable_shared_from_this<Drainer> {
     std::shared_ptr<Impl> impl;
     asio::steady_timer timer;
@@ -432,8 +421,21 @@ void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(st
       timer.async_wait([self = shared_from_this()](beast::error_code) { self->step(); });
     }
   };
+  auto impl = impl_;
+  // Posted first: it is work for the io_context, which could otherwise run
+  // out of work (and return from run()) once the connections closed below
+  // are gone, before `done` is called.
   auto drainer = std::make_shared<Drainer>(impl, std::chrono::steady_clock::now() + deadline, std::move(done));
   asio::post(impl->ioc, [drainer] { drainer->step(); });
+  impl->shared->draining = true;
+  stop();
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(impl->shared->mutex);
+    for (auto& w : impl->shared->sessions)
+      if (auto s = w.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close_if_idle();
 }
 
 }  // namespace qc
