@@ -11,6 +11,7 @@
 #include "core/engine.h"
 #include "core/recommendation.h"
 #include "http/api_views.h"
+#include "http/event_hub.h"
 #include "http/http_metrics.h"
 #include "http/server.h"
 #include "http/static_docs.h"
@@ -38,6 +39,8 @@ struct ApiOptions {
   std::function<bool(std::string_view symbol)> is_tracked;
   // Appends the non-HTTP families of GET /metrics (Prometheus text format).
   std::function<void(std::string&)> metrics;
+  // GET /api/events; null: that route answers 503.
+  EventHub* events = nullptr;
 };
 
 class Api {
