@@ -22,7 +22,7 @@ PACKAGES=(
 )
 # Only for `setup.sh --test` (scripts/test.sh): real servers and a browser.
 TEST_PACKAGES=(
-  wrk curl
+  wrk curl python3-jsonschema
   # the openssl command makes the throwaway certificates of the TLS tests
   openssl
   # real Redis for the cache tests; MongoDB wire-protocol stand-in deps

@@ -9,6 +9,8 @@
 #include "core/ny_time.h"
 #include "core/recommendation_book.h"
 #include "core/render.h"
+#include "core/stats_render.h"
+#include "core/trade_history.h"
 #include "market/bar_parser.h"
 
 namespace qc {
@@ -124,7 +126,19 @@ BacktestSummary run_backtest(const BacktestConfig& config, std::ostream& out, st
   }
   while (next_doc < docs.size()) open_doc(docs[next_doc++]);
 
-  out << render_performance(engine.performance()) << "\n";
+  if (config.stats) {
+    TradeHistory history;
+    for (const auto& [month, m] : engine.performance().months())
+      for (const auto& c : m.positions) history.add(c);
+    OpenSummary open;
+    for (const auto& p : engine.open_positions()) {
+      ++open.count;
+      if (auto mark = engine.mark(p)) open.unrealized_pnl += unrealized_pnl(p, *mark);
+    }
+    out << render_stats(compute_stats(history), open) << "\n";
+  } else {
+    out << render_performance(engine.performance()) << "\n";
+  }
   out.flush();
   s.seconds = std::chrono::duration<double>(clock::now() - started).count();
   if (config.progress || s.lines_rejected || s.bars_out_of_order) {

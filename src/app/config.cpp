@@ -367,23 +367,28 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
 struct BacktestFlags {
   Flag recommendations, bars, out;
   bool quiet = false;
+  bool stats = false;
 };
 
 std::unique_ptr<CLI::App> make_backtest_app(BacktestFlags& f) {
   auto app = std::make_unique<CLI::App>(
       "Runs the position engine over recommendation documents (JSON Lines) and minute\n"
       "bars (JSON Lines of Polygon AM events, or CSV symbol,time,open,high,low,close,volume)\n"
-      "and prints the /api/performance document. Progress goes to stderr.",
+      "and prints the /api/performance document (or, with --stats, the /api/stats\n"
+      "document). Progress goes to stderr.",
       "quantcrunch backtest");
   base_app(*app,
-           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--out PATH] [--quiet]",
+           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--stats] [--out PATH] [--quiet]",
            "options");
   auto add = [&](Flag& flag, const char* name, const char* help) {
     flag.option = app->add_option(name, flag.value, help)->type_name("PATH");
   };
   add(f.recommendations, "--recommendations", "recommendation documents, JSON Lines (required)");
   add(f.bars, "--bars", "minute bars, JSON Lines or CSV (required)");
-  add(f.out, "--out", "write the performance document here (default: stdout)");
+  add(f.out, "--out", "write the document here (default: stdout)");
+  app->add_flag("--stats", f.stats,
+                "print the statistics of the closed and open positions (the /api/stats document) "
+                "instead of the performance document");
   app->add_flag("--quiet", f.quiet, "no progress lines on stderr");
   return app;
 }
@@ -570,6 +575,7 @@ BacktestConfig parse_backtest_config(const std::vector<std::string>& args) {
   c.bars = flags.bars.value;
   c.out = flags.out.value;
   c.progress = !flags.quiet;
+  c.stats = flags.stats;
   if (c.recommendations.empty()) throw ConfigError("--recommendations PATH is required");
   if (c.bars.empty()) throw ConfigError("--bars PATH is required");
   return c;

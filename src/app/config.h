@@ -76,6 +76,7 @@ struct BacktestConfig {
   std::filesystem::path bars;
   std::filesystem::path out;  // empty: stdout
   bool progress = true;
+  bool stats = false;  // print the /api/stats document (SPEC §4.8) instead
 };
 
 // Variables from the environment and `.env`; the environment wins.

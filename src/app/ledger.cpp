@@ -5,6 +5,7 @@
 
 #include "core/ny_time.h"
 #include "core/render.h"
+#include "core/stats_render.h"
 #include "log/log.h"
 
 namespace qc {
@@ -12,6 +13,12 @@ namespace {
 
 constexpr auto kTickerlistInterval = std::chrono::milliseconds(200);
 constexpr auto kRebuildRetry = std::chrono::seconds(1);
+
+std::int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -86,12 +93,13 @@ StopReport Ledger::stop() {
 
 void Ledger::rebuild_from_store() {
   StoredState state = store_.load();
+  next_event_id_ = std::max({next_event_id_, unix_now_us(), state.last_event_id + 1});
   Engine engine(state.tickers);
   // Closed first: a position found both closed and still open (a crash
   // between two writes of a store without transactions) is closed.
   for (const auto& c : state.closed_positions) engine.restore_closed(c);
   for (const auto& p : state.open_positions) engine.restore_open(p);
-  for (const auto& [symbol, start] : state.last_bars) engine.restore_last_bar(symbol, start);
+  for (const auto& bar : state.last_bars) engine.restore_last_bar(bar);
   RecommendationBook documents;
   auto tracked = [&engine](std::string_view s) { return engine.is_tracked(s); };
   for (auto& stored : state.documents) {
@@ -103,6 +111,17 @@ void Ledger::rebuild_from_store() {
   }
   engine_ = std::move(engine);
   documents_ = std::move(documents);
+  {
+    // The engine's book is in §4.3 order: every add appends.
+    TradeHistory history;
+    for (const auto& [month, m] : engine_.performance().months())
+      for (const auto& c : m.positions) history.add(c);
+    std::unique_lock lock(history_mutex_);
+    history_ = std::move(history);
+    stats_ = compute_stats(history_);
+  }
+  equity_json_.clear();
+  equity_points_rendered_ = 0;
   quotes_ = QuoteBoard();
   {
     std::lock_guard lock(counters_mutex_);
@@ -114,8 +133,77 @@ void Ledger::rebuild_from_store() {
   }
   publish_recommendations();
   publish_performance();
+  publish_positions();
+  publish_stats();
   publish_tickerlist();
   sync_cache();
+}
+
+void Ledger::add_closes_to_history(const std::vector<ClosedPosition>& closed) {
+  {
+    std::unique_lock lock(history_mutex_);
+    for (const auto& c : closed) history_.add(c);
+  }
+  // Only this thread writes history_: reading it without the lock is safe.
+  for (const auto& c : closed) stats_.add(c, history_);
+}
+
+void Ledger::publish_stats() {
+  auto started = Clock::now();
+  const auto& equity = stats_.equity();
+  if (stats_.generation() != equity_generation_ || equity_points_rendered_ > equity.size()) {
+    equity_json_.clear();
+    equity_points_rendered_ = 0;
+    equity_generation_ = stats_.generation();
+  }
+  append_equity_points(equity_json_, equity, equity_points_rendered_, equity.size());
+  equity_points_rendered_ = equity.size();
+  OpenSummary open;
+  if (auto marks = open_marks_.load()) {
+    open.count = marks->size();
+    for (const auto& m : *marks)
+      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+  }
+  std::string head = render_stats_head(stats_);
+  std::string tail = render_stats_tail(open);
+  std::string body;
+  body.reserve(head.size() + equity_json_.size() + tail.size());
+  body.append(head).append(equity_json_).append(tail);
+  views_.publish_stats(std::move(body));
+  last_stats_publish_ = Clock::now();
+  stats_pace_ = std::max<Clock::duration>(kTickerlistInterval, 10 * (last_stats_publish_ - started));
+  open_stats_dirty_ = false;
+}
+
+TradePage Ledger::trades_page(const TradeQuery& query) const {
+  std::shared_lock lock(history_mutex_);
+  return history_.page(query);
+}
+
+std::optional<std::string> Ledger::stats_json(const TradeFilter& filter) const {
+  if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
+    filtered_scans_.fetch_sub(1);
+    return std::nullopt;
+  }
+  struct Release {
+    std::atomic<int>& n;
+    ~Release() { n.fetch_sub(1); }
+  } release{filtered_scans_};
+  StatsBook stats;
+  {
+    std::shared_lock lock(history_mutex_);
+    stats = compute_stats(history_, filter);
+  }
+  // SPEC §4.8: `symbol` filters the open part too, from/to do not.
+  OpenSummary open;
+  if (auto marks = open_marks_.load()) {
+    for (const auto& m : *marks) {
+      if (filter.symbol && m.symbol != *filter.symbol) continue;
+      ++open.count;
+      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+    }
+  }
+  return render_stats(stats, open);
 }
 
 std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,
@@ -143,10 +231,39 @@ void Ledger::publish_recommendations() {
   views_.publish_recommendations(std::move(items));
 }
 
+void Ledger::publish_positions_and_open_stats() {
+  publish_positions();
+  // New prices change only the "open" part of /api/stats, but the document
+  // is published whole (tens of MB with a long history): paced so that
+  // rendering it takes at most a tenth of the ledger's time.
+  if (Clock::now() - last_stats_publish_ >= stats_pace_) publish_stats();
+  else open_stats_dirty_ = true;
+}
+
+void Ledger::publish_positions() {
+  auto positions = engine_.open_positions();
+  auto marks = std::make_shared<std::vector<OpenMark>>();
+  marks->reserve(positions.size());
+  for (const auto& p : positions) {
+    auto mark = engine_.mark(p);
+    marks->push_back({p.symbol, mark ? std::optional<double>(unrealized_pnl(p, *mark)) : std::nullopt});
+  }
+  open_marks_.store(std::move(marks));
+  views_.publish_positions(
+      render_positions(positions, [this](const OpenPosition& p) { return engine_.mark(p); }));
+  marks_dirty_ = false;
+  last_positions_publish_ = Clock::now();
+}
+
 void Ledger::publish_performance() { views_.publish_performance(render_performance(engine_.performance())); }
 
 void Ledger::publish_tickerlist() {
-  views_.publish_tickerlist(render_tickerlist(engine_.tickers(), quotes_, market_open_.load()));
+  std::string body = render_tickerlist(engine_.tickers(), quotes_, market_open_.load());
+  if (options_.on_events && body != last_quotes_event_) {
+    last_quotes_event_ = body;
+    options_.on_events({LiveEvent{next_event_id_++, "quotes", body}});
+  }
+  views_.publish_tickerlist(std::move(body));
   quotes_dirty_ = false;
   last_tickerlist_publish_ = Clock::now();
 }
@@ -361,8 +478,14 @@ void Ledger::run() {
     set_held_bars(reapply_bars_.size());
     if (market_open_changed_.exchange(false)) quotes_dirty_ = true;
     if (quotes_dirty_ && Clock::now() - last_tickerlist_publish_ >= kTickerlistInterval) publish_tickerlist();
+    if (marks_dirty_ && Clock::now() - last_positions_publish_ >= kTickerlistInterval)
+      publish_positions_and_open_stats();
+    if (open_stats_dirty_ && Clock::now() - last_stats_publish_ >= stats_pace_) publish_stats();
   }
   if (quotes_dirty_) publish_tickerlist();
+  bool prices_changed = marks_dirty_ || open_stats_dirty_;
+  if (marks_dirty_) publish_positions();
+  if (prices_changed) publish_stats();
 }
 
 bool Ledger::try_rebuild() {
@@ -495,8 +618,8 @@ void Ledger::process(std::deque<Job>& jobs) {
   std::vector<Reply> replies;
   std::vector<std::function<void(bool)>> flushes;
   std::vector<std::function<void(const Engine&)>> inspections;
-  std::vector<std::pair<std::string, std::int64_t>> last_bars;
   std::vector<ClosedPosition> closed;
+  std::vector<std::string> touched;  // symbols a bar applied to
   LedgerCounters delta;
   std::unordered_set<std::string> batch_documents;
   auto now = Clock::now();
@@ -535,7 +658,10 @@ void Ledger::process(std::deque<Job>& jobs) {
       r.outcome.opened = opened.opened.size();
       r.outcome.results = item_outcomes(d->doc, *opened.open_timestamp, opened.opened);
       r.open_timestamp = *opened.open_timestamp;
-      for (auto& p : opened.opened) changes.opened.push_back(std::move(p));
+      for (auto& p : opened.opened) {
+        changes.events.push_back({next_event_id_++, "opened", render_marked_position(p, engine_.mark(p))});
+        changes.opened.push_back(std::move(p));
+      }
       if (!known) {
         batch_documents.insert(canonical);
         documents_.remember(std::move(canonical));
@@ -549,12 +675,15 @@ void Ledger::process(std::deque<Job>& jobs) {
       replies.push_back(std::move(r));
     } else if (auto* b = std::get_if<BarsJob>(&job)) {
       for (const auto& bar : b->bars) {
+        std::size_t closed_before = closed.size();
         switch (engine_.apply(bar, closed)) {
           case BarOutcome::Applied:
             ++delta.bars_applied;
+            if (touched.empty() || touched.back() != bar.symbol) touched.push_back(bar.symbol);
+            for (std::size_t k = closed_before; k < closed.size(); ++k)
+              changes.events.push_back({next_event_id_++, "closed", render_closed_position(closed[k])});
             quotes_.on_bar(bar);
             quotes_dirty_ = true;
-            last_bars.emplace_back(bar.symbol, bar.start_ms);
             break;
           case BarOutcome::Stale: ++delta.bars_ignored; break;
           case BarOutcome::UnknownSymbol: ++delta.bars_unknown_symbol; break;
@@ -569,11 +698,11 @@ void Ledger::process(std::deque<Job>& jobs) {
       flushes.push_back(std::move(std::get<FlushJob>(job).done));
     }
   }
-  // Keep only the newest start per symbol.
-  std::sort(last_bars.begin(), last_bars.end());
-  for (std::size_t i = 0; i < last_bars.size(); ++i)
-    if (i + 1 == last_bars.size() || last_bars[i + 1].first != last_bars[i].first)
-      changes.last_bars.push_back(std::move(last_bars[i]));
+  // The newest bar of each symbol a bar of this batch applied to.
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (const auto& symbol : touched)
+    if (auto bar = engine_.last_bar(symbol)) changes.last_bars.push_back(std::move(*bar));
   changes.closed = std::move(closed);
 
   bool committed = true;
@@ -619,8 +748,19 @@ void Ledger::process(std::deque<Job>& jobs) {
       log::info("ledger", "closed " + c.position.symbol + " opened " + std::to_string(c.position.open_timestamp) +
                               ": " + std::string(close_notes(c.reason)));
     if (documents_added) publish_recommendations();
-    if (!changes.closed.empty()) publish_performance();
+    if (!changes.closed.empty()) {
+      add_closes_to_history(changes.closed);
+      publish_performance();
+    }
+    // Opens and closes show at once; new prices alone at most every 200 ms.
+    if (!changes.opened.empty() || !changes.closed.empty()) {
+      publish_positions();
+      publish_stats();
+    } else if (!changes.last_bars.empty()) {
+      marks_dirty_ = true;
+    }
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
+    if (options_.on_events && !changes.events.empty()) options_.on_events(changes.events);
     std::lock_guard lock(counters_mutex_);
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
@@ -644,6 +784,12 @@ void Ledger::process(std::deque<Job>& jobs) {
   deferred_flushes_.insert(deferred_flushes_.end(), std::make_move_iterator(flushes.begin()),
                            std::make_move_iterator(flushes.end()));
   if (committed && reapply_bars_.empty() && !needs_rebuild_) {
+    // Flushed also means visible: views held back by the 200 ms pace go out now.
+    if (!deferred_flushes_.empty()) {
+      bool prices_changed = marks_dirty_ || open_stats_dirty_;
+      if (marks_dirty_) publish_positions();
+      if (prices_changed) publish_stats();
+    }
     auto ready = std::move(deferred_flushes_);
     deferred_flushes_.clear();
     for (auto& f : ready) f(true);

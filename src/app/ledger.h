@@ -24,15 +24,20 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "app/rw_lock.h"
 #include "cache/cache.h"
 #include "core/engine.h"
+#include "core/live_event.h"
 #include "core/quote_board.h"
 #include "core/recommendation_book.h"
+#include "core/stats_book.h"
+#include "core/trade_history.h"
 #include "http/api_views.h"
 #include "market/feed.h"
 #include "store/store.h"
@@ -88,6 +93,11 @@ struct LedgerOptions {
   // stop(): work still not durable this long after it was asked is given up
   // (and reported), so shutdown always ends.
   std::chrono::milliseconds stop_deadline{8'000};
+  // Called on the ledger thread once a change is durable and its views are
+  // published: the opened and closed events of a commit, in the order they
+  // happened, or one quotes event when the ticker list changed. Must not
+  // block (SPEC §4.9: nothing slows the engine).
+  std::function<void(const std::vector<LiveEvent>&)> on_events;
 };
 
 // What stop() could not make durable.
@@ -139,6 +149,17 @@ class Ledger final : public FeedSink {
   // Latest bar start applied over all symbols (restart point for sim feeds).
   std::optional<std::int64_t> latest_bar_start() const;
 
+  // SPEC §4.7: one page of the closed trades. Any thread; waits at most for
+  // the ledger thread's append of a commit's closes (never for the database).
+  TradePage trades_page(const TradeQuery& query) const;
+  // SPEC §4.8 over the trades matching `filter` (a scan; the unfiltered
+  // document is published in ApiViews instead). Any thread, like trades_page.
+  // nullopt when kMaxFilteredScans scans already run (the caller answers 503):
+  // a scan of a million trades takes ~0.1 s, during which the ledger's next
+  // append of closes waits, so their number is bounded.
+  static constexpr int kMaxFilteredScans = 2;
+  std::optional<std::string> stats_json(const TradeFilter& filter) const;
+
  private:
   using Clock = std::chrono::steady_clock;
   struct DocumentJob {
@@ -180,6 +201,10 @@ class Ledger final : public FeedSink {
                                          const std::vector<OpenPosition>& opened) const;
   void publish_recommendations();
   void publish_performance();
+  void publish_positions();
+  void publish_stats();
+  void publish_positions_and_open_stats();
+  void add_closes_to_history(const std::vector<ClosedPosition>& closed);
   void publish_tickerlist();
   void sync_cache();
   void set_write_health(bool ok, const std::string& reason);
@@ -204,7 +229,11 @@ class Ledger final : public FeedSink {
   Clock::time_point next_rebuild_try_{};
   std::vector<std::function<void(bool)>> deferred_flushes_;  // answered once that is durable
   Clock::time_point last_tickerlist_publish_{};
+  bool marks_dirty_ = false;  // prices changed since /api/positions was published
+  Clock::time_point last_positions_publish_{};
   Clock::time_point last_write_{};  // last commit or probe attempt
+  std::int64_t next_event_id_ = 0;
+  std::string last_quotes_event_;  // the ticker list last sent as a quotes event
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -220,6 +249,28 @@ class Ledger final : public FeedSink {
   StopReport stop_report_;
   std::atomic<bool> market_open_{false};
   std::atomic<bool> market_open_changed_{false};
+
+  // The closed trades, for pages and filtered statistics on HTTP threads:
+  // written by the ledger thread under a unique lock, read under a shared one.
+  mutable WriterPreferringLock history_mutex_;
+  mutable std::atomic<int> filtered_scans_{0};
+  TradeHistory history_;
+  // Ledger thread only: the unfiltered statistics and their equity array
+  // rendered so far (append-only while stats_.generation() stays the same).
+  StatsBook stats_;
+  std::string equity_json_;
+  std::size_t equity_points_rendered_ = 0;
+  std::uint64_t equity_generation_ = 0;
+  bool open_stats_dirty_ = false;  // prices changed since /api/stats was published
+  Clock::time_point last_stats_publish_{};
+  Clock::duration stats_pace_{};
+  // Each open position's symbol and unrealized pnl (if priced), for the
+  // "open" part of filtered statistics; replaced when positions are published.
+  struct OpenMark {
+    std::string symbol;
+    std::optional<double> unrealized_pnl;
+  };
+  std::atomic<std::shared_ptr<const std::vector<OpenMark>>> open_marks_;
 
   mutable std::mutex counters_mutex_;
   LedgerCounters counters_;

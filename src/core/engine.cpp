@@ -75,11 +75,13 @@ void Engine::restore_closed(const ClosedPosition& closed) {
   book_.add(closed);
 }
 
-void Engine::restore_last_bar(std::string_view symbol, std::int64_t start_ms) {
-  auto& b = book_for(symbol);
-  if (!b.has_last || start_ms > b.last_start_ms) {
+void Engine::restore_last_bar(const LastBar& bar) {
+  auto& b = book_for(bar.symbol);
+  if (!b.has_last || bar.start_ms > b.last_start_ms) {
     b.has_last = true;
-    b.last_start_ms = start_ms;
+    b.last_start_ms = bar.start_ms;
+    b.last_close = bar.close;
+    b.last_end_ms = bar.end_ms;
   }
 }
 
@@ -125,6 +127,8 @@ BarOutcome Engine::apply(const MinuteBar& bar, std::vector<ClosedPosition>& clos
   if (b->has_last && bar.start_ms <= b->last_start_ms) return BarOutcome::Stale;
   b->has_last = true;
   b->last_start_ms = bar.start_ms;
+  b->last_close = bar.close;
+  b->last_end_ms = bar.end_ms;
   auto& open = b->open;
   if (open.empty()) return BarOutcome::Applied;
   if (std::min(bar.open, bar.low) > b->max_stop && std::max(bar.open, bar.high) < b->min_target)
@@ -170,6 +174,20 @@ std::optional<std::int64_t> Engine::last_bar_start(std::string_view symbol) cons
   auto* b = find(symbol);
   if (!b || !b->has_last) return std::nullopt;
   return b->last_start_ms;
+}
+
+std::optional<LastBar> Engine::last_bar(std::string_view symbol) const {
+  auto* b = find(symbol);
+  if (!b || !b->has_last) return std::nullopt;
+  return LastBar{std::string(symbol), b->last_start_ms, b->last_close, b->last_end_ms};
+}
+
+std::optional<PriceMark> Engine::mark(const OpenPosition& position) const {
+  auto* b = find(position.symbol);
+  if (!b || !b->has_last || !b->last_close) return std::nullopt;
+  // Whole seconds times 1000 cannot overflow for any parseable us-date.
+  if (b->last_start_ms < position.open_timestamp * 1000) return std::nullopt;
+  return PriceMark{*b->last_close, static_cast<double>(b->last_end_ms) / 1000.0};
 }
 
 std::optional<std::int64_t> Engine::latest_bar_start() const {

@@ -56,6 +56,7 @@ struct OpenResult {
 
 enum class BarOutcome { Applied, Stale, UnknownSymbol };
 
+
 class Engine {
  public:
   explicit Engine(std::vector<Ticker> tickers = default_tickers());
@@ -70,7 +71,7 @@ class Engine {
   // that symbol's bars: a position, once open, is never stranded.
   void restore_open(const OpenPosition& position);
   void restore_closed(const ClosedPosition& closed);
-  void restore_last_bar(std::string_view symbol, std::int64_t start_ms);
+  void restore_last_bar(const LastBar& bar);
 
   // --- events
   OpenResult open(const RecommendationDocument& doc,
@@ -83,6 +84,12 @@ class Engine {
   std::vector<OpenPosition> open_positions() const;  // by open time, ties in ticker order
   std::size_t open_count() const { return open_count_; }
   std::optional<std::int64_t> last_bar_start(std::string_view symbol) const;
+  // The newest bar applied for the symbol (price empty when it was restored
+  // from a row that kept none).
+  std::optional<LastBar> last_bar(std::string_view symbol) const;
+  // SPEC §4.6: the close and end of the newest bar applied for the position's
+  // symbol if that bar started at or after the open; nullopt otherwise.
+  std::optional<PriceMark> mark(const OpenPosition& position) const;
   // Latest bar start over all symbols (nullopt when no bar was ever applied).
   std::optional<std::int64_t> latest_bar_start() const;
   bool knows(std::string_view symbol, std::int64_t open_timestamp) const;
@@ -95,6 +102,8 @@ class Engine {
   struct SymbolBook {
     std::int64_t last_start_ms = 0;
     bool has_last = false;
+    std::optional<double> last_close;  // of the bar at last_start_ms
+    std::int64_t last_end_ms = 0;
     std::vector<OpenPosition> open;
     // Highest stop and lowest target over `open`: a bar whose prices stay
     // strictly between them cannot close anything.

@@ -99,6 +99,17 @@ NewYorkClock new_york_clock(std::int64_t unix_seconds) {
   return c;
 }
 
+std::int32_t NewYorkDays::day_of(std::int64_t unix_seconds) {
+  if (unix_seconds < period_begin_ || unix_seconds >= period_end_) {
+    auto info = new_york()->get_info(sys_seconds{seconds{unix_seconds}});
+    period_begin_ = info.begin.time_since_epoch().count();
+    period_end_ = info.end.time_since_epoch().count();
+    offset_seconds_ = info.offset.count();
+  }
+  auto local = sys_seconds{seconds{unix_seconds + offset_seconds_}};
+  return static_cast<std::int32_t>(floor<date::days>(local).time_since_epoch().count());
+}
+
 bool us_equity_extended_hours(std::int64_t unix_seconds) {
   auto c = new_york_clock(unix_seconds);
   if (c.weekday == 0 || c.weekday == 6) return false;

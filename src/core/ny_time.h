@@ -31,6 +31,18 @@ struct NewYorkClock {
 };
 NewYorkClock new_york_clock(std::int64_t unix_seconds);
 
+// The New York calendar day (days since 1970-01-01) of instants, remembering
+// the UTC offset period (tz database) of the last one: instants in time order
+// cost one zone lookup per DST period.
+class NewYorkDays {
+ public:
+  std::int32_t day_of(std::int64_t unix_seconds);
+
+ private:
+  std::int64_t period_begin_ = 1, period_end_ = 0;  // [begin, end), empty at first
+  std::int64_t offset_seconds_ = 0;
+};
+
 // Regular or extended US equity session (4:00-20:00 ET on weekdays).
 // Holidays are not known here.
 bool us_equity_extended_hours(std::int64_t unix_seconds);

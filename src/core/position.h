@@ -18,6 +18,13 @@ struct OpenPosition {
   bool operator==(const OpenPosition&) const = default;
 };
 
+// An open position's last known price (SPEC §4.6).
+struct PriceMark {
+  double price = 0;  // the bar's close
+  double time = 0;   // the bar's end, UNIX seconds
+  bool operator==(const PriceMark&) const = default;
+};
+
 enum class CloseReason { StopLoss, TargetPrice };
 
 std::string_view close_notes(CloseReason reason);

@@ -39,6 +39,49 @@ void write_closed_position(JsonWriter& w, const ClosedPosition& c) {
       .end_object();
 }
 
+std::string render_closed_position(const ClosedPosition& c) {
+  std::string out;
+  JsonWriter w(out);
+  write_closed_position(w, c);
+  return out;
+}
+
+double unrealized_pnl(const OpenPosition& p, const PriceMark& mark) {
+  return (mark.price - p.entry_price) / p.entry_price * 100.0;
+}
+
+void write_marked_position(JsonWriter& w, const OpenPosition& p, const std::optional<PriceMark>& mark) {
+  w.begin_object();
+  write_open_position_fields(w, p);
+  if (mark) {
+    w.key("last_price").value(mark->price).key("last_time").value(mark->time)
+        .key("unrealized_pnl").value(unrealized_pnl(p, *mark));
+  } else {
+    w.key("last_price").null().key("last_time").null().key("unrealized_pnl").null();
+  }
+  w.end_object();
+}
+
+std::string render_marked_position(const OpenPosition& p, const std::optional<PriceMark>& mark) {
+  std::string out;
+  JsonWriter w(out);
+  write_marked_position(w, p, mark);
+  return out;
+}
+
+std::string render_trades_page(const TradePage& page) {
+  std::string out;
+  out.reserve(64 + page.trades.size() * 220);
+  JsonWriter w(out);
+  w.begin_object().key("trades").begin_array();
+  for (const auto& c : page.trades) write_closed_position(w, c);
+  w.end_array().key("next_cursor");
+  if (page.next_cursor) w.value(encode_cursor(*page.next_cursor));
+  else w.null();
+  w.end_object();
+  return out;
+}
+
 std::string render_performance(const PerformanceBook& book) {
   std::string out;
   out.reserve(64 + book.position_count() * 220);

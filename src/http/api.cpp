@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <optional>
 
 #include <boost/beast/http.hpp>
@@ -10,6 +11,7 @@
 
 #include "core/json_writer.h"
 #include "core/render.h"
+#include "core/stats_render.h"
 #include "http/events_endpoint.h"
 #include "http/query_string.h"
 
@@ -158,7 +160,99 @@ std::optional<std::int64_t> bound_ms(const std::string& v) {
   return ms;
 }
 
+// A finite decimal number of UNIX seconds (fractions allowed), nothing else.
+std::optional<double> unix_seconds(const std::string& v) {
+  double parsed = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), parsed);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || !std::isfinite(parsed))
+    return std::nullopt;
+  return parsed;
+}
+
+// The filters shared by /api/trades and /api/stats (SPEC §4.7, §4.8);
+// `error` is set (a 422) for a bad value.
+struct FilterParse {
+  TradeFilter filter;
+  std::optional<HttpResponse> error;
+};
+
+bool parse_filter_param(const std::string& key, const std::string& value, FilterParse& out,
+                        const std::function<bool(std::string_view)>& is_tracked) {
+  if (key == "symbol") {
+    if (!is_tracked || !is_tracked(value))
+      out.error = parameter_error("query", "symbol", "'" + value + "' is not a tracked ticker");
+    else
+      out.filter.symbol = value;
+    return true;
+  }
+  if (key == "from" || key == "to") {
+    auto t = unix_seconds(value);
+    if (!t)
+      out.error = parameter_error("query", key, key + " must be UNIX seconds (a number), got '" + value + "'");
+    else
+      (key == "from" ? out.filter.from : out.filter.to) = *t;
+    return true;
+  }
+  return false;
+}
+
+std::optional<HttpResponse> check_window(const TradeFilter& f) {
+  if (f.from && f.to && *f.from > *f.to)
+    return parameter_error("query", "from", "from must not be after to");
+  return std::nullopt;
+}
+
+HttpResponse not_available(std::string_view what) {
+  return json_error(503, std::string(what) + " are not available on this server");
+}
+
 }  // namespace
+
+HttpResponse Api::get_trades(std::string_view query) const {
+  if (!options_.trades) return not_available("trades");
+  FilterParse parsed;
+  TradeQuery q;
+  for (const auto& [key, value] : parse_query_string(query)) {
+    if (parse_filter_param(key, value, parsed, options_.is_tracked)) {
+    } else if (key == "notes") {
+      if (value == "target") parsed.filter.notes = CloseReason::TargetPrice;
+      else if (value == "stop") parsed.filter.notes = CloseReason::StopLoss;
+      else parsed.error = parameter_error("query", "notes", "notes must be target or stop, got '" + value + "'");
+    } else if (key == "limit") {
+      auto limit = int_in_range(value, 1, static_cast<int>(kMaxTradePageLimit));
+      if (!limit)
+        parsed.error = parameter_error("query", "limit", "limit must be an integer from 1 to " +
+                                                             std::to_string(kMaxTradePageLimit) + ", got '" + value + "'");
+      else
+        q.limit = static_cast<std::size_t>(*limit);
+    } else if (key == "cursor") {
+      auto c = parse_cursor(value);
+      if (!c.cursor) parsed.error = parameter_error("query", "cursor", "cursor is not one this server gave: " + c.error);
+      else q.cursor = std::move(*c.cursor);
+    }
+    if (parsed.error) return std::move(*parsed.error);
+  }
+  if (auto e = check_window(parsed.filter)) return std::move(*e);
+  q.filter = std::move(parsed.filter);
+  return ok_json(std::make_shared<const std::string>(render_trades_page(options_.trades(q))));
+}
+
+HttpResponse Api::get_stats(std::string_view query) const {
+  FilterParse parsed;
+  bool filtered = false;
+  for (const auto& [key, value] : parse_query_string(query)) {
+    filtered |= parse_filter_param(key, value, parsed, options_.is_tracked);
+    if (parsed.error) return std::move(*parsed.error);
+  }
+  if (auto e = check_window(parsed.filter)) return std::move(*e);
+  if (!filtered) return ok_json(views_.stats());
+  if (!options_.stats) return not_available("filtered statistics");
+  auto body = options_.stats(parsed.filter);
+  if (!body)
+    return json_error(503, "too many filtered statistics requests at once; try again in a moment "
+                           "(the unfiltered /api/stats is always available)");
+  return ok_json(std::make_shared<const std::string>(std::move(*body)));
+}
 
 void Api::get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const {
   if (symbol.empty() || symbol.find('/') != std::string_view::npos ||
@@ -285,6 +379,15 @@ void Api::route(HttpRequest& request, Respond respond) const {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.tickerlist()));
   }
+  if (path == "/api/positions") {
+    if (!get) return respond(method_not_allowed(kGetOnly));
+    return respond(ok_json(views_.positions()));
+  }
+  if (path == "/api/trades" || path == "/api/stats") {
+    if (!get) return respond(method_not_allowed(kGetOnly));
+    auto r = path == "/api/trades" ? get_trades(query) : get_stats(query);
+    return respond(std::move(r));
+  }
   if (path == "/api/performance") {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return respond(ok_json(views_.performance()));
@@ -391,7 +494,9 @@ std::optional<HttpResponse> Api::admit(const HttpRequestHeader& header) const {
 std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::string_view path) const {
   if (method == http::verb::options) return std::nullopt;
   bool get_routes = path == "/api/tickerlist" || path == "/api/performance" || path == "/api/marketstatus" ||
-                    path == "/metrics" || path == "/healthz" || path == "/readyz" || path == "/api/events" ||
+                    path == "/api/positions" || path == "/api/trades" || path == "/api/stats" ||
+                    path == "/api/events" ||
+                    path == "/metrics" || path == "/healthz" || path == "/readyz" ||
                     path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
                     path.substr(0, 5) == "/docs";
   if (path == "/api/recommendations") return method_not_allowed(kGetPost);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "core/trade_history.h"
 #include "core/recommendation.h"
 #include "http/api_views.h"
 #include "http/event_hub.h"
@@ -37,6 +38,11 @@ struct ApiOptions {
   // Provider data for charts; null in embedded mode (those routes answer 503).
   MarketDataProxy* market_proxy = nullptr;
   std::function<bool(std::string_view symbol)> is_tracked;
+  // SPEC §4.7 pages and §4.8 statistics with filters (the unfiltered
+  // statistics come from ApiViews); null: those requests answer 503.
+  std::function<TradePage(const TradeQuery&)> trades;
+  // nullopt: too many filtered scans at once (answered 503).
+  std::function<std::optional<std::string>(const TradeFilter&)> stats;
   // Appends the non-HTTP families of GET /metrics (Prometheus text format).
   std::function<void(std::string&)> metrics;
   // GET /api/events; null: that route answers 503.
@@ -62,6 +68,8 @@ class Api {
   std::optional<HttpResponse> check_token(const HttpRequestHeader& header) const;
   std::optional<HttpResponse> header_only_answer(boost::beast::http::verb method, std::string_view path) const;
   HttpResponse get_recommendations(std::string_view query) const;
+  HttpResponse get_trades(std::string_view query) const;
+  HttpResponse get_stats(std::string_view query) const;
   void get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const;
 
   ApiViews& views_;

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 
+#include "core/stats_render.h"
+
 namespace qc {
 
 ApiViews::ApiViews() {
   publish_tickerlist(R"({"tickerlist":[]})");
   publish_performance(R"({"performance":[]})");
+  publish_positions(R"({"positions":[]})");
+  publish_stats(render_stats(StatsBook{}, OpenSummary{}));
   publish_recommendations({});
 }
 
@@ -16,6 +20,14 @@ void ApiViews::publish_tickerlist(std::string body) {
 
 void ApiViews::publish_performance(std::string body) {
   performance_.store(std::make_shared<const std::string>(std::move(body)));
+}
+
+void ApiViews::publish_positions(std::string body) {
+  positions_.store(std::make_shared<const std::string>(std::move(body)));
+}
+
+void ApiViews::publish_stats(std::string body) {
+  stats_.store(std::make_shared<const std::string>(std::move(body)));
 }
 
 std::string ApiViews::render_recommendations(const std::vector<std::string>& items, int limit) {

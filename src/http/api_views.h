@@ -25,10 +25,14 @@ class ApiViews {
   ApiViews();
   void publish_tickerlist(std::string body);
   void publish_performance(std::string body);
+  void publish_positions(std::string body);
+  void publish_stats(std::string body);  // unfiltered /api/stats
   void publish_recommendations(std::vector<std::string> items);
 
   std::shared_ptr<const std::string> tickerlist() const { return tickerlist_.load(); }
   std::shared_ptr<const std::string> performance() const { return performance_.load(); }
+  std::shared_ptr<const std::string> positions() const { return positions_.load(); }
+  std::shared_ptr<const std::string> stats() const { return stats_.load(); }
   // The body for `limit` items (1..kMaxLimit).
   std::shared_ptr<const std::string> recommendations(int limit) const;
 
@@ -37,6 +41,8 @@ class ApiViews {
  private:
   std::atomic<std::shared_ptr<const std::string>> tickerlist_;
   std::atomic<std::shared_ptr<const std::string>> performance_;
+  std::atomic<std::shared_ptr<const std::string>> positions_;
+  std::atomic<std::shared_ptr<const std::string>> stats_;
   std::atomic<std::shared_ptr<const RecommendationsView>> recommendations_;
   std::atomic<std::shared_ptr<const std::string>> recommendations_default_;
 };

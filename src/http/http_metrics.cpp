@@ -8,6 +8,10 @@ HttpMetrics::Route HttpMetrics::route_of(std::string_view path) {
   if (path == "/api/tickerlist") return TickerList;
   if (path == "/api/recommendations") return Recommendations;
   if (path == "/api/performance") return Performance;
+  if (path == "/api/positions") return Positions;
+  if (path == "/api/trades") return Trades;
+  if (path == "/api/stats") return Stats;
+  if (path == "/api/events") return Events;
   if (path.substr(0, 16) == "/api/aggregates/") return Aggregates;
   if (path == "/api/marketstatus") return MarketStatus;
   if (path == "/healthz") return Healthz;
@@ -20,6 +24,7 @@ HttpMetrics::Route HttpMetrics::route_of(std::string_view path) {
 
 const char* HttpMetrics::route_name(Route r) {
   static const char* names[] = {"/api/tickerlist", "/api/recommendations", "/api/performance",
+                                "/api/positions", "/api/trades", "/api/stats", "/api/events",
                                 "/api/aggregates/{symbol}", "/api/marketstatus", "/healthz",
                                 "/readyz", "/metrics", "/docs", "/openapi.json", "other"};
   return names[r];

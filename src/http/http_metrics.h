@@ -13,7 +13,8 @@ namespace qc {
 class HttpMetrics {
  public:
   enum Route : int {
-    TickerList, Recommendations, Performance, Aggregates, MarketStatus, Healthz, Readyz,
+    TickerList, Recommendations, Performance, Positions, Trades, Stats, Events, Aggregates,
+    MarketStatus, Healthz, Readyz,
     Metrics, Docs, OpenApi, Other, kRouteCount
   };
   static Route route_of(std::string_view path);

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/live_event.h"
+#include "core/minute_bar.h"
 #include "core/position.h"
 #include "core/recommendation.h"
 #include "core/ticker.h"
@@ -35,16 +37,20 @@ struct StoredState {
   std::vector<StoredDocument> documents;  // insertion order
   std::vector<OpenPosition> open_positions;
   std::vector<ClosedPosition> closed_positions;
-  std::vector<std::pair<std::string, std::int64_t>> last_bars;  // symbol, bar start ms
+  std::vector<LastBar> last_bars;        // one per symbol
+  std::int64_t last_event_id = 0;        // the highest live event id in the outbox (0: none)
 };
 
 struct ChangeSet {
   std::vector<RecommendationDocument> new_documents;
   std::vector<OpenPosition> opened;
   std::vector<ClosedPosition> closed;
-  std::vector<std::pair<std::string, std::int64_t>> last_bars;  // newest start per symbol
+  std::vector<LastBar> last_bars;  // newest bar per symbol; an older start than stored changes nothing
+  // opened/closed events of this change, for the webhook outbox (SPEC §4.9)
+  std::vector<LiveEvent> events;
   bool empty() const {
-    return new_documents.empty() && opened.empty() && closed.empty() && last_bars.empty();
+    return new_documents.empty() && opened.empty() && closed.empty() && last_bars.empty() &&
+           events.empty();
   }
 };
 

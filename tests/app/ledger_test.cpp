@@ -305,7 +305,8 @@ TEST_F(LedgerTest, BarsCloseAPositionDurably) {
       EXPECT_EQ(cp.close_timestamp, static_cast<double>(kT0 + 180));
     }
   }
-  std::vector<std::pair<std::string, std::int64_t>> last = disk.last_bars;
+  std::vector<std::pair<std::string, std::int64_t>> last;
+  for (const auto& b : disk.last_bars) last.emplace_back(b.symbol, b.start_ms);
   std::sort(last.begin(), last.end());
   EXPECT_EQ(last, (std::vector<std::pair<std::string, std::int64_t>>{
                       {"AAPL", (kT0 + 60) * 1000}, {"NVDA", (kT0 + 120) * 1000}}));

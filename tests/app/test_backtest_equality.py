@@ -47,6 +47,28 @@ class BacktestEqualityTest(h.ServerTestCase):
         self.assertEqual(json.loads(live), parsed_backtest)
         self.assertEqual(live, expected, "same JSON value, different bytes")
 
+    def test_backtest_stats_equal_live_stats_byte_for_byte(self):
+        # SPEC §4.8: `backtest --stats` prints exactly the /api/stats document
+        # of a live replay of the same inputs.
+        r = h.run_backtest(self.recs, self.bars, extra_args=["--stats"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        expected = r.stdout.rstrip("\n")
+        stats = json.loads(expected)
+        self.assertGreater(stats["closed"]["count"], 5, "too few closes to compare")
+        self.assertGreater(stats["closed"]["wins"], 0)
+        self.assertGreater(stats["closed"]["losses"], 0)
+        s = self.start_server(token=TOKEN, feed="none")
+        h.post_all(self, s, self.market.docs)
+        s = self.restart(s, feed="replay:" + self.bars)
+        s.wait_exhausted(60)
+        status, _, live = s.get_raw("/api/stats")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(live), stats)
+        self.assertEqual(live.decode(), expected, "same JSON value, different bytes")
+        # And after a restart (statistics rebuilt from the store).
+        s = self.restart(s, feed="none")
+        self.assertEqual(s.get_raw("/api/stats")[2].decode(), expected)
+
     def test_a_document_given_twice_counts_once_as_in_the_live_server(self):
         once = self.backtest(self.bars)
         lines = self.market.docs_jsonl().splitlines(keepends=True)

@@ -396,29 +396,29 @@ TEST_F(OnePosition, LastBarStartIsPerSymbol) {
 }
 
 TEST_F(OnePosition, RestoreLastBarMakesOlderBarStale) {
-  engine.restore_last_bar("AAPL", kNextMinuteMs + 60000);
+  engine.restore_last_bar({"AAPL", kNextMinuteMs + 60000});
   auto closed = apply(bar(85, 111, 80, 90, kNextMinuteMs));
   EXPECT_EQ(outcome, BarOutcome::Stale);
   EXPECT_TRUE(closed.empty());
 }
 
 TEST_F(OnePosition, RestoreLastBarMakesEqualBarStale) {
-  engine.restore_last_bar("AAPL", kNextMinuteMs);
+  engine.restore_last_bar({"AAPL", kNextMinuteMs});
   apply(bar(85, 111, 80, 90, kNextMinuteMs));
   EXPECT_EQ(outcome, BarOutcome::Stale);
   EXPECT_EQ(engine.open_count(), 1u);
 }
 
 TEST_F(OnePosition, RestoreLastBarLetsNewerBarApply) {
-  engine.restore_last_bar("AAPL", kNextMinuteMs);
+  engine.restore_last_bar({"AAPL", kNextMinuteMs});
   auto closed = apply(bar(105, 111, 101, 109, kNextMinuteMs + 60000));
   EXPECT_EQ(outcome, BarOutcome::Applied);
   EXPECT_EQ(closed.size(), 1u);
 }
 
 TEST_F(OnePosition, RestoreLastBarNeverMovesBackwards) {
-  engine.restore_last_bar("AAPL", kNextMinuteMs + 60000);
-  engine.restore_last_bar("AAPL", kNextMinuteMs);
+  engine.restore_last_bar({"AAPL", kNextMinuteMs + 60000});
+  engine.restore_last_bar({"AAPL", kNextMinuteMs});
   EXPECT_EQ(engine.last_bar_start("AAPL"), std::optional<std::int64_t>(kNextMinuteMs + 60000));
 }
 

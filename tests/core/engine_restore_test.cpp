@@ -51,7 +51,7 @@ std::vector<MinuteBar> bars() {
 struct Snapshot {
   std::vector<qc::OpenPosition> open;
   std::vector<ClosedPosition> closed;
-  std::vector<std::pair<std::string, std::int64_t>> last_bars;
+  std::vector<qc::LastBar> last_bars;
 };
 
 Snapshot snapshot(const Engine& e) {
@@ -60,7 +60,7 @@ Snapshot snapshot(const Engine& e) {
   for (const auto& [month, m] : e.performance().months())
     s.closed.insert(s.closed.end(), m.positions.begin(), m.positions.end());
   for (const auto& t : e.tickers())
-    if (auto last = e.last_bar_start(t.symbol)) s.last_bars.emplace_back(t.symbol, *last);
+    if (auto last = e.last_bar(t.symbol)) s.last_bars.push_back(*last);
   return s;
 }
 
@@ -68,7 +68,7 @@ Engine restored(const Snapshot& s) {
   Engine e;
   for (const auto& p : s.open) e.restore_open(p);
   for (const auto& c : s.closed) e.restore_closed(c);
-  for (const auto& [sym, start] : s.last_bars) e.restore_last_bar(sym, start);
+  for (const auto& bar : s.last_bars) e.restore_last_bar(bar);
   return e;
 }
 

@@ -210,4 +210,26 @@ TEST(ExtendedHours, SaturdayIsClosed) {
   EXPECT_FALSE(qc::us_equity_extended_hours(1626530400));  // Sat 2021-07-17 10:00 EDT
 }
 
+// --- NewYorkDays ------------------------------------------------------------------------
+// Days since 1970-01-01: 18699 = 2021-03-13, 18700 = 2021-03-14, 18701 = 2021-03-15.
+
+TEST(NewYorkDays, AcrossSpringForwardInTimeOrder) {
+  qc::NewYorkDays days;
+  EXPECT_EQ(days.day_of(1615697999), 18699);  // 2021-03-13 23:59:59 EST
+  EXPECT_EQ(days.day_of(1615697999 + 1), 18700);  // 2021-03-14 00:00:00 EST
+  EXPECT_EQ(days.day_of(1615782600), 18701);  // 2021-03-15 00:30 EDT (23:30 in EST)
+}
+
+TEST(NewYorkDays, BackwardsAcrossADstChangeUsesTheEarlierOffset) {
+  qc::NewYorkDays days;
+  EXPECT_EQ(days.day_of(1615782600), 18701);  // 2021-03-15 00:30 EDT
+  EXPECT_EQ(days.day_of(1615779000 - 86400), 18699);  // 2021-03-13 22:30 EST
+}
+
+TEST(NewYorkDays, AgreesWithNewYorkClockOverAYearOfHours) {
+  qc::NewYorkDays days;
+  for (std::int64_t t = 1609459200; t < 1609459200 + 366 * 86400; t += 3599)
+    EXPECT_EQ(days.day_of(t), qc::new_york_clock(t).days_since_epoch) << t;
+}
+
 }  // namespace

@@ -118,12 +118,39 @@ TEST_F(SqliteStoreTest, CreatesTheFileAndMissingParentDirectories) {
   EXPECT_TRUE(std::filesystem::is_regular_file(nested));
 }
 
-TEST_F(SqliteStoreTest, SchemaVersionTableHoldsOne) {
+TEST_F(SqliteStoreTest, SchemaVersionTableHoldsOneRowOfTheCurrentVersion) {
   { qc::SqliteStore store(file_); }
   { qc::SqliteStore store(file_); }  // re-open does not add a second row
   RawDb raw(file_);
-  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"1"});
-  EXPECT_EQ(qc::SqliteStore::kSchemaVersion, 1);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+  EXPECT_EQ(qc::SqliteStore::kSchemaVersion, 2);
+}
+
+TEST_F(SqliteStoreTest, VersionOneFileGainsLastBarPricesAndKeepsItsRows) {
+  // Version 1 kept only each symbol's last bar start.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                           "INSERT INTO schema_version VALUES (1);"
+                           "CREATE TABLE last_bars (symbol TEXT PRIMARY KEY, start_ms INTEGER NOT NULL);"
+                           "INSERT INTO last_bars VALUES ('AAPL', 60000)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  qc::SqliteStore store(file_);
+  auto bars = store.load().last_bars;
+  ASSERT_EQ(bars.size(), 1u);
+  EXPECT_EQ(bars[0].start_ms, 60000);
+  EXPECT_FALSE(bars[0].close.has_value());
+  qc::ChangeSet next;
+  next.last_bars = {{"AAPL", 120000, 10.5, 180000}};
+  store.commit(next);
+  EXPECT_EQ(store.load().last_bars, (std::vector<qc::LastBar>{{"AAPL", 120000, 10.5, 180000}}));
+  RawDb raw(file_);
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaVersionIsRefusedWithAClearMessage) {
@@ -549,7 +576,7 @@ TEST_F(SqliteStoreTest, ProbeWriteKeepsOneHeartbeatRow) {
 }
 
 TEST_F(SqliteStoreTest, FileWithoutTheWriteProbeTableOpensAndGainsIt) {
-  // A file written before write_probe existed (same schema version 1).
+  // A file written before write_probe existed (same schema version).
   {
     qc::SqliteStore store(file_);
     commit_documents(store, 3);
@@ -565,7 +592,7 @@ TEST_F(SqliteStoreTest, FileWithoutTheWriteProbeTableOpensAndGainsIt) {
   EXPECT_NO_THROW(store.probe_write());
   RawDb raw(file_);
   EXPECT_EQ(raw.column("SELECT count(*) FROM write_probe"), std::vector<std::string>{"1"});
-  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
 }
 
 }  // namespace

@@ -159,8 +159,7 @@ inline std::vector<qc::ClosedPosition> by_identity(std::vector<qc::ClosedPositio
   });
   return v;
 }
-inline std::vector<std::pair<std::string, std::int64_t>> sorted(
-    std::vector<std::pair<std::string, std::int64_t>> v) {
+inline std::vector<qc::LastBar> sorted(std::vector<qc::LastBar> v) {
   std::sort(v.begin(), v.end());
   return v;
 }
@@ -536,6 +535,34 @@ TYPED_TEST_P(StoreContract, LastBarsHoldFullMillisecondRange) {
             sorted({{"AAPL", 1626101940000}, {"TLT", 4102444800000}}));
 }
 
+TYPED_TEST_P(StoreContract, LastBarsKeepThePriceAndEndOfTheNewestBar) {
+  // SPEC §4.6 marks open positions with the newest bar's close and end.
+  qc::ChangeSet a;
+  a.last_bars = {{"AAPL", 60'000, 151.25, 120'000}};
+  this->store().commit(a);
+  qc::ChangeSet stale;  // an older start with another price changes nothing
+  stale.last_bars = {{"AAPL", 0, 99.5, 60'000}};
+  this->store().commit(stale);
+  this->reopen();
+  EXPECT_EQ(this->store().load().last_bars, (std::vector<qc::LastBar>{{"AAPL", 60'000, 151.25, 120'000}}));
+  qc::ChangeSet newer;
+  newer.last_bars = {{"AAPL", 120'000, 152.5, 180'000}};
+  this->store().commit(newer);
+  EXPECT_EQ(this->store().load().last_bars, (std::vector<qc::LastBar>{{"AAPL", 120'000, 152.5, 180'000}}));
+}
+
+TYPED_TEST_P(StoreContract, LastBarWithoutAPriceLoadsWithoutOne) {
+  // Rows written before prices were kept have only the start.
+  qc::ChangeSet a;
+  a.last_bars = {{"NVDA", 60'000}};
+  this->store().commit(a);
+  this->reopen();
+  auto bars = this->store().load().last_bars;
+  ASSERT_EQ(bars.size(), 1u);
+  EXPECT_EQ(bars[0].start_ms, 60'000);
+  EXPECT_FALSE(bars[0].close.has_value());
+}
+
 TYPED_TEST_P(StoreContract, EmptyChangeSetIsANoOp) {
   typename TestFixture::Sample x;
   qc::ChangeSet changes;
@@ -655,7 +682,9 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, KindAndLocationAreNamed, HealthIsOk,
                             ClosedPositionIsNeverReopened, PositionIsClosedAtMostOnce,
                             SameOpenTimestampDifferentSymbolsAreDifferentPositions,
                             LastBarsKeepTheNewestStartPerSymbol,
-                            LastBarsHoldFullMillisecondRange, EmptyChangeSetIsANoOp,
+                            LastBarsHoldFullMillisecondRange,
+                            LastBarsKeepThePriceAndEndOfTheNewestBar,
+                            LastBarWithoutAPriceLoadsWithoutOne, EmptyChangeSetIsANoOp,
                             DoublesRoundTripExactly, CloseReasonsRoundTrip,
                             ClosedPositionsInSeveralMonthsAreAllKept,
                             ProbeWriteChangesNothingLoadReturns);

@@ -37,14 +37,6 @@ bool present(const bson_t* doc, const char* key, bson_iter_t* it) {
                     type_name(bson_iter_type(it)));
 }
 
-// Absent or null: nullopt; present: a number, else DecodeError.
-std::optional<double> optional_number(const bson_t* doc, const char* key) {
-  bson_iter_t it;
-  if (!present(doc, key, &it)) return std::nullopt;
-  if (auto v = iter_number(&it)) return v;
-  wrong_type(key, "a number", &it);
-}
-
 std::optional<std::string> optional_string(const bson_t* doc, const char* key) {
   bson_iter_t it;
   if (!present(doc, key, &it)) return std::nullopt;
@@ -55,6 +47,13 @@ std::optional<std::string> optional_string(const bson_t* doc, const char* key) {
 }
 
 }  // namespace
+
+std::optional<double> optional_number(const bson_t* doc, const char* key) {
+  bson_iter_t it;
+  if (!present(doc, key, &it)) return std::nullopt;
+  if (auto v = iter_number(&it)) return v;
+  wrong_type(key, "a number", &it);
+}
 
 double required_number(const bson_t* doc, const char* key) {
   if (auto v = optional_number(doc, key)) return *v;

@@ -31,6 +31,8 @@ std::optional<std::string> string_field(const bson_t* doc, const char* key);
 
 // Strict lookups: throw DecodeError naming the field.
 double required_number(const bson_t* doc, const char* key);
+// Absent or null: nullopt; present: a number, else DecodeError.
+std::optional<double> optional_number(const bson_t* doc, const char* key);
 std::string required_string(const bson_t* doc, const char* key);
 
 // The document's _id for messages: ObjectId("..."), "text", 42, or "(no _id)".

@@ -376,9 +376,14 @@ StoredState MongoStore::load() {
   }
 
   read_all("qc_last_bars", nullptr, [&](const bson_t* d) {
-    auto symbol = required_string(d, "_id");
-    auto start = required_number(d, "start_ms");
-    state.last_bars.emplace_back(std::move(symbol), static_cast<std::int64_t>(start));
+    LastBar bar;
+    bar.symbol = required_string(d, "_id");
+    bar.start_ms = static_cast<std::int64_t>(required_number(d, "start_ms"));
+    // close and end_ms come together; documents written before prices were
+    // kept have neither (no price until the symbol's next bar).
+    if ((bar.close = optional_number(d, "close")))
+      bar.end_ms = static_cast<std::int64_t>(required_number(d, "end_ms"));
+    state.last_bars.push_back(std::move(bar));
   });
   return state;
 }
@@ -486,17 +491,46 @@ bool MongoStore::write_changes(mongoc_client_t* client, mongoc_client_session_t*
       return false;
   }
 
-  for (const auto& [symbol, start] : changes.last_bars) {
-    Doc filter, update, opts;
-    BSON_APPEND_UTF8(filter.get(), "_id", symbol.c_str());
-    bson_t max;
-    BSON_APPEND_DOCUMENT_BEGIN(update.get(), "$max", &max);
-    BSON_APPEND_INT64(&max, "start_ms", start);
-    bson_append_document_end(update.get(), &max);
-    BSON_APPEND_BOOL(opts.get(), "upsert", true);
-    if (!with_session(opts.get()) || !step([&](bson_t* r) {
-          return mongoc_collection_update_one(last_bars.get(), filter.get(), update.get(),
-                                              opts.get(), r, error);
+  // Only a newer start replaces a symbol's row: first the update of an older
+  // row, then the insert of a missing one ($setOnInsert; no effect on a row
+  // that exists, newer or just updated).
+  auto append_bar = [](bson_t* doc, const char* op, const LastBar& bar) {
+    bson_t fields;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, op, &fields);
+    BSON_APPEND_INT64(&fields, "start_ms", bar.start_ms);
+    if (bar.close) {
+      BSON_APPEND_DOUBLE(&fields, "close", *bar.close);
+      BSON_APPEND_INT64(&fields, "end_ms", bar.end_ms);
+    }
+    bson_append_document_end(doc, &fields);
+  };
+  for (const auto& bar : changes.last_bars) {
+    Doc older, set, update_opts;
+    BSON_APPEND_UTF8(older.get(), "_id", bar.symbol.c_str());
+    bson_t lt;
+    BSON_APPEND_DOCUMENT_BEGIN(older.get(), "start_ms", &lt);
+    BSON_APPEND_INT64(&lt, "$lt", bar.start_ms);
+    bson_append_document_end(older.get(), &lt);
+    append_bar(set.get(), "$set", bar);
+    if (!bar.close) {
+      bson_t unset;
+      BSON_APPEND_DOCUMENT_BEGIN(set.get(), "$unset", &unset);
+      BSON_APPEND_UTF8(&unset, "close", "");
+      BSON_APPEND_UTF8(&unset, "end_ms", "");
+      bson_append_document_end(set.get(), &unset);
+    }
+    if (!with_session(update_opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_update_one(last_bars.get(), older.get(), set.get(),
+                                              update_opts.get(), r, error);
+        }))
+      return false;
+    Doc same, insert, upsert_opts;
+    BSON_APPEND_UTF8(same.get(), "_id", bar.symbol.c_str());
+    append_bar(insert.get(), "$setOnInsert", bar);
+    BSON_APPEND_BOOL(upsert_opts.get(), "upsert", true);
+    if (!with_session(upsert_opts.get()) || !step([&](bson_t* r) {
+          return mongoc_collection_update_one(last_bars.get(), same.get(), insert.get(),
+                                              upsert_opts.get(), r, error);
         }))
       return false;
   }

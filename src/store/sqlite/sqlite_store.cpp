@@ -66,7 +66,9 @@ CREATE TABLE IF NOT EXISTS performance (
   realized_pnl REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS last_bars (
   symbol TEXT PRIMARY KEY,
-  start_ms INTEGER NOT NULL);
+  start_ms INTEGER NOT NULL,
+  close REAL,
+  end_ms INTEGER);
 CREATE TABLE IF NOT EXISTS write_probe (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   written_at REAL NOT NULL);
@@ -180,6 +182,7 @@ class Row {
     if (t != SQLITE_FLOAT && t != SQLITE_INTEGER) wrong(i, "a number");
     return sqlite3_column_double(s_, i);
   }
+  bool is_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
   std::int64_t integer(int i) const {
     if (sqlite3_column_type(s_, i) != SQLITE_INTEGER) wrong(i, "an integer");
     return sqlite3_column_int64(s_, i);
@@ -252,8 +255,9 @@ SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), d
       "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   db_->upsert_last_bar = prepare(
       db, path_,
-      "INSERT INTO last_bars (symbol, start_ms) VALUES (?1, ?2) ON CONFLICT(symbol) DO UPDATE SET "
-      "start_ms = max(start_ms, excluded.start_ms)");
+      "INSERT INTO last_bars (symbol, start_ms, close, end_ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(symbol) "
+      "DO UPDATE SET start_ms = excluded.start_ms, close = excluded.close, end_ms = excluded.end_ms "
+      "WHERE excluded.start_ms > start_ms");
   db_->month_sum = prepare(
       db, path_,
       "SELECT pnl FROM closed_positions WHERE month = ?1 ORDER BY close_timestamp, open_timestamp, "
@@ -332,6 +336,11 @@ void SqliteStore::migrate() {
                        std::to_string(version) + ", newer than this server's " +
                        std::to_string(kSchemaVersion));
     if (version < kSchemaVersion) {
+      // Version 1 kept no price of the last bar (SPEC §4.6 needs it): its
+      // rows keep a NULL close until the symbol's next bar.
+      if (version == 1)
+        exec("ALTER TABLE last_bars ADD COLUMN close REAL; ALTER TABLE last_bars ADD COLUMN end_ms INTEGER",
+             "adding the last bar's price to last_bars");
       exec("DELETE FROM schema_version");
       exec(("INSERT INTO schema_version (version) VALUES (" + std::to_string(kSchemaVersion) + ")")
                .c_str());
@@ -420,10 +429,17 @@ StoredState SqliteStore::load() {
       }
     }
     {
-      auto s = prepare(db, path_, "SELECT symbol, start_ms FROM last_bars ORDER BY symbol");
+      auto s = prepare(db, path_, "SELECT symbol, start_ms, close, end_ms FROM last_bars ORDER BY symbol");
       Row r(s.get(), path_, "last_bars");
-      while (next_row(db, s.get(), path_, "last_bars"))
-        state.last_bars.emplace_back(r.text(0), r.integer(1));
+      while (next_row(db, s.get(), path_, "last_bars")) {
+        LastBar bar(r.text(0), r.integer(1));
+        // Both or neither: a row of version 1 has neither.
+        if (!r.is_null(2) || !r.is_null(3)) {
+          bar.close = r.real(2);
+          bar.end_ms = r.integer(3);
+        }
+        state.last_bars.push_back(std::move(bar));
+      }
     }
     exec("COMMIT");
   } catch (...) {
@@ -475,9 +491,11 @@ std::vector<std::int64_t> SqliteStore::commit(const ChangeSet& changes) {
       Use u(db, db_->upsert_month.get());
       u.integer(1, month).real(2, sum).step();
     }
-    for (const auto& [symbol, start] : changes.last_bars) {
+    for (const auto& bar : changes.last_bars) {
       Use u(db, db_->upsert_last_bar.get());
-      u.text(1, symbol).integer(2, start).step();
+      u.text(1, bar.symbol).integer(2, bar.start_ms);
+      if (bar.close) u.real(3, *bar.close).integer(4, bar.end_ms);  // else NULL (cleared bindings)
+      u.step();
     }
     exec("COMMIT");
   } catch (...) {

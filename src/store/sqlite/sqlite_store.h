@@ -42,7 +42,7 @@ class SqliteStore final : public Store {
 
   // Version 1 files without the `write_probe` table (added later, read by
   // nothing but probe_write) gain it when opened; older servers ignore it.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   // Runs `sql`; throws StoreError naming the file and `what` (default: the

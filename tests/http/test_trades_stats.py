@@ -1,0 +1,181 @@
+"""SPEC §4.7 GET /api/trades and §4.8 GET /api/stats over a real server: the
+hand-made ClosingScenario (AAPL target, AMZN stop, NVDA gap up; C open)."""
+
+import json
+import os
+import unittest
+
+import qc_harness as h
+
+TOKEN = "test-token-trades"
+CLOSED_KEYS = ["symbol", "target_price", "entry_price", "open_timestamp", "stop_loss", "pnl",
+               "notes", "close_timestamp", "exit_price"]
+
+
+class ScenarioServer(h.ServerTestCase):
+    """A server on which the scenario was replayed (one per test: tests never share state)."""
+
+    sc = h.ClosingScenario()
+
+    def setUp(self):
+        self.server = self.start_server(token=TOKEN)
+        for d in self.sc.docs:
+            self.assertEqual(self.server.post_document(d)[0], 201)
+        bars = h.write_bars_jsonl(os.path.join(self.make_temp_dir(), "bars.jsonl"), self.sc.bars)
+        self.server = self.restart(self.server, feed="replay:" + bars)
+        self.server.wait_exhausted(30)
+        perf = self.server.get("/api/performance")[2]["performance"]
+        self.closed = [p for m in perf for p in m["positions"]]  # §4.3 order
+        self.assertEqual([p["symbol"] for p in self.closed], ["AAPL", "AMZN", "NVDA"])
+
+    def get(self, path):
+        status, _, body = self.server.get(path)
+        return status, body
+
+
+class TradesTest(ScenarioServer):
+    def trades(self, query=""):
+        status, body = self.get("/api/trades" + query)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(list(body.keys()), ["trades", "next_cursor"])
+        return body
+
+    def test_all_trades_newest_first_in_the_performance_shape(self):
+        body = self.trades()
+        self.assertEqual(body["trades"], list(reversed(self.closed)))
+        self.assertEqual(list(body["trades"][0].keys()), CLOSED_KEYS)
+        self.assertIsNone(body["next_cursor"])
+
+    def test_pages_of_one_walk_every_trade_once_in_order(self):
+        got, cursor, pages = [], None, 0
+        while True:
+            body = self.trades("?limit=1" + (f"&cursor={cursor}" if cursor else ""))
+            got += body["trades"]
+            cursor = body["next_cursor"]
+            pages += 1
+            if cursor is None:
+                break
+            self.assertLess(pages, 10, "pagination does not end")
+        self.assertEqual(got, list(reversed(self.closed)))
+
+    def test_filters(self):
+        sc = self.sc
+        cases = {
+            "?symbol=AAPL": ["AAPL"],
+            "?notes=stop": ["AMZN"],
+            "?notes=target": ["NVDA", "AAPL"],
+            f"?from={sc.ts1 + 61}&to={sc.ts2 + 120}": ["NVDA", "AMZN"],
+            f"?from={sc.ts1 + 60}&to={sc.ts1 + 60}": ["AAPL"],  # both bounds inclusive
+            "?symbol=C": [],  # still open
+            f"?symbol=AMZN&notes=target": [],
+        }
+        for query, symbols in cases.items():
+            with self.subTest(query=query):
+                self.assertEqual([t["symbol"] for t in self.trades(query)["trades"]], symbols)
+
+    def test_bad_parameters_are_422_with_detail(self):
+        for query in ["?limit=0", "?limit=1001", "?limit=x", "?notes=maybe", "?from=abc",
+                      "?to=1e999", "?symbol=ZZZZ", "?cursor=garbage", "?cursor=",
+                      f"?from={self.sc.ts2}&to={self.sc.ts1}"]:
+            with self.subTest(query=query):
+                status, body = self.get("/api/trades" + query)
+                self.assertEqual(status, 422, body)
+                self.assertIsInstance(body.get("detail"), str)
+
+    def test_a_cursor_continues_after_a_restart_and_new_closes(self):
+        first = self.trades("?limit=1")
+        self.assertEqual(first["trades"][0]["symbol"], "NVDA")
+        # A newer close arrives (C at its target) and the server restarts.
+        t = self.sc.ts2 * 1000 + 600_000
+        bars = h.write_bars_jsonl(os.path.join(self.make_temp_dir(), "more.jsonl"),
+                                  [h.am_bar("C", t, 69.0, 71.0, 68.9, 70.5)])
+        self.server = self.restart(self.server, feed="replay:" + bars)
+        self.server.wait_exhausted(30)
+        rest = self.trades(f"?limit=10&cursor={first['next_cursor']}")
+        self.assertEqual([x["symbol"] for x in rest["trades"]], ["AMZN", "AAPL"])
+        self.assertEqual(self.trades("?limit=1")["trades"][0]["symbol"], "C")
+
+
+class StatsTest(ScenarioServer):
+    def stats(self, query=""):
+        status, body = self.get("/api/stats" + query)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def test_document_keys_in_spec_order(self):
+        self.assertEqual(list(self.stats().keys()),
+                         ["closed", "by_symbol", "by_exit", "daily", "weekly", "monthly", "equity", "open"])
+
+    def test_closed_figures_of_the_scenario(self):
+        p = [c["pnl"] for c in self.closed]  # AAPL +, AMZN -10 %, NVDA +
+        c = self.stats()["closed"]
+        self.assertEqual((c["count"], c["wins"], c["losses"], c["breakeven"]), (3, 2, 1, 0))
+        self.assertEqual(c["win_rate"], 2 / 3)
+        self.assertEqual(c["total_pnl"], p[0] + p[1] + p[2])
+        self.assertEqual(c["median_pnl"], p[0])  # AAPL's is the middle one
+        self.assertEqual(c["avg_loss"], p[1])
+        self.assertEqual(c["profit_factor"], (p[0] + p[2]) / -p[1])
+        self.assertEqual(c["best"], {"symbol": "NVDA", "open_timestamp": self.sc.ts2, "pnl": p[2]})
+        self.assertEqual(c["worst"], {"symbol": "AMZN", "open_timestamp": self.sc.ts1, "pnl": p[1]})
+        dd = c["max_drawdown"]
+        self.assertAlmostEqual(dd["pnl"], -p[1], places=12)  # the fall from AAPL's peak
+        self.assertEqual((dd["peak_time"], dd["trough_time"]), (self.sc.ts1 + 60, self.sc.ts1 + 180))
+
+    def test_equity_one_point_per_close_and_monthly_matches_performance(self):
+        s = self.stats()
+        p = [c["pnl"] for c in self.closed]
+        self.assertEqual(s["equity"], [[self.sc.ts1 + 60, p[0]], [self.sc.ts1 + 180, p[0] + p[1]],
+                                       [self.sc.ts2 + 120, p[0] + p[1] + p[2]]])
+        perf = self.server.get("/api/performance")[2]["performance"]
+        self.assertEqual([(m["month"], m["pnl"]) for m in s["monthly"]],
+                         [(m["month"], m["realized_pnl"]) for m in perf])
+
+    def test_open_part_is_the_priced_open_positions(self):
+        o = self.stats()["open"]
+        self.assertEqual(o["count"], 1)
+        self.assertAlmostEqual(o["unrealized_pnl"], (68.7 - 68.0) / 68.0 * 100, places=12)
+
+    def test_symbol_filters_closed_and_open(self):
+        s = self.stats("?symbol=C")
+        self.assertEqual(s["closed"]["count"], 0)
+        self.assertIsNone(s["closed"]["win_rate"])
+        self.assertEqual(s["open"]["count"], 1)
+        s = self.stats("?symbol=AAPL")
+        self.assertEqual((s["closed"]["count"], s["open"]["count"]), (1, 0))
+
+    def test_window_starts_the_curve_at_zero_and_leaves_open_alone(self):
+        s = self.stats(f"?from={self.sc.ts2}")
+        nvda = self.closed[2]["pnl"]
+        self.assertEqual(s["closed"]["count"], 1)
+        self.assertEqual(s["equity"], [[self.sc.ts2 + 120, nvda]])
+        self.assertEqual(s["open"]["count"], 1)
+
+    def test_filtered_and_unfiltered_agree_on_the_whole_set(self):
+        self.assertEqual(self.stats(f"?from=0&to={self.sc.ts2 + 10**6}"), self.stats())
+
+    def test_bad_filters_are_422(self):
+        for query in ["?symbol=ZZZZ", "?from=x", f"?from={self.sc.ts2}&to={self.sc.ts1}"]:
+            with self.subTest(query=query):
+                status, body = self.get("/api/stats" + query)
+                self.assertEqual(status, 422, body)
+
+
+class EmptyStatsTest(h.ServerTestCase):
+    def test_no_trades_gives_zero_counts_and_null_ratios(self):
+        s = self.start_server(token=TOKEN)
+        status, _, body = s.get("/api/stats")
+        self.assertEqual(status, 200)
+        c = body["closed"]
+        self.assertEqual((c["count"], c["total_pnl"]), (0, 0))
+        for k in ("win_rate", "avg_pnl", "median_pnl", "profit_factor", "best", "worst",
+                  "avg_hold_seconds"):
+            self.assertIsNone(c[k], k)
+        self.assertEqual(c["max_drawdown"], {"pnl": 0, "peak_time": None, "trough_time": None})
+        self.assertEqual(body["equity"], [])
+        self.assertEqual(body["open"], {"count": 0, "unrealized_pnl": 0})
+        status, _, body = s.get("/api/trades")
+        self.assertEqual(body, {"trades": [], "next_cursor": None})
+
+
+if __name__ == "__main__":
+    unittest.main()
