@@ -254,6 +254,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_stream(HttpResponse r) {
     streaming_ = true;
     body_stream_ = std::move(r.stream);
+    if (options().stream_send_buffer) {
+      beast::error_code ec;  // best effort: without it the kernel autotunes
+      stream_.socket().set_option(
+          asio::socket_base::send_buffer_size(static_cast<int>(options().stream_send_buffer)), ec);
+    }
     auto& h = stream_header_.emplace();
     h.result(r.status);
     h.version(version_);

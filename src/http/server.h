@@ -87,6 +87,11 @@ struct HttpServerOptions {
   std::size_t max_target = 8192;
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds handler_timeout{30};
+  // SO_SNDBUF of a streamed answer's socket (the kernel doubles it): a
+  // client that stops reading holds at most this much kernel memory, and
+  // its stream sees it fall behind after that much, not after the several
+  // MB autotuning would allow. 0: the kernel's autotuning.
+  std::size_t stream_send_buffer = 64 * 1024;
   // Called with the request's header before its body is read: a response
   // to send instead (the body is then never read and the connection closes
   // if one was announced), or nullopt to go on.
