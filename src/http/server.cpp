@@ -12,6 +12,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -254,11 +255,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_stream(HttpResponse r) {
     streaming_ = true;
     body_stream_ = std::move(r.stream);
-    if (options().stream_send_buffer) {
-      beast::error_code ec;  // best effort: without it the kernel autotunes
+    beast::error_code ec;
+    stream_.socket().non_blocking(true, ec);  // pump() writes without waiting
+    if (options().stream_send_buffer)  // best effort: without it the kernel autotunes
       stream_.socket().set_option(
           asio::socket_base::send_buffer_size(static_cast<int>(options().stream_send_buffer)), ec);
-    }
     auto& h = stream_header_.emplace();
     h.result(r.status);
     h.version(version_);
@@ -306,29 +307,62 @@ class Session : public std::enable_shared_from_this<Session> {
     pump();
   }
 
-  // Writes what the stream has ready, one chunk per batch.
+  // Writes what the stream has ready, one chunk per batch. A healthy
+  // client's socket takes a batch at once: it is written right here
+  // (non-blocking), which saves a completion handler and the write timer
+  // per subscriber and event. What the socket does not take is written
+  // asynchronously, within read_timeout (a client that stops reading is
+  // dropped).
   void pump() {
-    if (writing_ || !body_stream_) return;
-    if (stream_ending_) return finish_stream();
-    chunks_.clear();
-    switch (body_stream_->pull(chunks_)) {
-      case ResponseStream::Pull::Abort: return close();
-      case ResponseStream::Pull::End: stream_ending_ = true; break;
-      case ResponseStream::Pull::Idle:
-      case ResponseStream::Pull::More: break;
+    while (!writing_ && body_stream_) {
+      if (stream_ending_) return finish_stream();
+      chunks_.clear();
+      switch (body_stream_->pull(chunks_)) {
+        case ResponseStream::Pull::Abort: return close();
+        case ResponseStream::Pull::End: stream_ending_ = true; break;
+        case ResponseStream::Pull::Idle:
+        case ResponseStream::Pull::More: break;
+      }
+      std::size_t bytes = 0;
+      chunk_buffers_.clear();
+      if (chunked_) chunk_buffers_.emplace_back();  // the chunk size line, below
+      for (const auto& c : chunks_)
+        if (c && !c->empty()) {
+          chunk_buffers_.emplace_back(c->data(), c->size());
+          bytes += c->size();
+        }
+      if (!bytes) {
+        if (stream_ending_) continue;  // finish
+        return;                        // Idle: woken when there is more
+      }
+      if (chunked_) {
+        char hex[24];
+        auto r = std::to_chars(hex, hex + sizeof hex, bytes, 16);
+        chunk_size_.assign(hex, r.ptr).append("\r\n");
+        chunk_buffers_.front() = asio::buffer(chunk_size_);
+        chunk_buffers_.emplace_back(asio::buffer("\r\n", 2));
+      }
+      beast::error_code ec;
+      std::size_t total = asio::buffer_size(chunk_buffers_);
+      std::size_t written = stream_.socket().write_some(chunk_buffers_, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return fail(ec);
+      if (!ec && written == total) continue;
+      // The rest when the client takes it.
+      consume(chunk_buffers_, ec ? 0 : written);
+      writing_ = true;
+      stream_.expires_after(options().read_timeout);
+      asio::async_write(stream_, chunk_buffers_,
+                        beast::bind_front_handler(&Session::on_stream_write, shared_from_this()));
+      return;
     }
-    chunk_buffers_.clear();
-    for (const auto& c : chunks_)
-      if (c && !c->empty()) chunk_buffers_.emplace_back(c->data(), c->size());
-    if (chunk_buffers_.empty()) {
-      if (stream_ending_) finish_stream();
-      return;  // Idle: woken when there is more
-    }
-    writing_ = true;
-    stream_.expires_after(options().read_timeout);  // a client that stops reading is dropped
-    auto done = beast::bind_front_handler(&Session::on_stream_write, shared_from_this());
-    if (chunked_) asio::async_write(stream_, http::make_chunk(chunk_buffers_), std::move(done));
-    else asio::async_write(stream_, chunk_buffers_, std::move(done));
+  }
+
+  // Drops the first `n` bytes of `buffers`.
+  static void consume(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+    std::size_t whole = 0;
+    while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
+    buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (!buffers.empty()) buffers.front() += n;
   }
 
   void on_stream_write(beast::error_code ec, std::size_t) {
@@ -434,6 +468,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
   ResponseStream::Chunks chunks_;  // being written
   std::vector<asio::const_buffer> chunk_buffers_;
+  std::string chunk_size_;  // "<hex>\r\n" of the chunk being written
   std::array<char, 512> discard_{};
   bool chunked_ = true;
   bool writing_ = false;  // the header, a chunk or the last chunk
