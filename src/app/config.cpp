@@ -377,6 +377,9 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
   app->footer(
       "Polygon tuning: QC_SNAPSHOT_SECONDS (15), QC_POLYGON_STALE_SECONDS (180),\n"
       "QC_POLYGON_BACKOFF_MS (500), QC_POLYGON_MAX_BACKOFF_MS (60000).\n"
+      "Live events (/api/events): QC_EVENTS_MAX_SUBSCRIBERS (10000),\n"
+      "QC_EVENTS_HISTORY (10000), QC_EVENTS_HISTORY_BYTES (16777216),\n"
+      "QC_EVENTS_QUEUE_BYTES (4194304), QC_EVENTS_HEARTBEAT_MS (15000).\n"
       "other variables: MONGO_ATLAS_URI, REDIS_URL, REDIS_HOST, QC_REDIS_TLS_VERIFY,\n"
       "QC_REDIS_TLS_CA_FILE, POLYGON_API_KEY, POLYGON_API_URL, POLYGON_WS_URL,\n"
       "QC_API_TOKEN, QC_CORS_ORIGINS (comma-separated origins such as\n"
@@ -560,6 +563,15 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
     if (c.log_format != "text" && c.log_format != "json")
       throw ConfigError(s->name + " must be text or json, got '" + s->value + "'");
   }
+  if (auto v = var("QC_EVENTS_MAX_SUBSCRIBERS"))
+    c.events_max_subscribers = parse_int<int>("QC_EVENTS_MAX_SUBSCRIBERS", *v, 1, kMaxConnectionsLimit);
+  if (auto v = var("QC_EVENTS_HISTORY")) c.events_history = parse_int<int>("QC_EVENTS_HISTORY", *v, 0, 1'000'000);
+  if (auto v = var("QC_EVENTS_HISTORY_BYTES"))
+    c.events_history_bytes = parse_int<std::uint64_t>("QC_EVENTS_HISTORY_BYTES", *v, 0, 1ULL << 30);
+  if (auto v = var("QC_EVENTS_QUEUE_BYTES"))
+    c.events_queue_bytes = parse_int<std::uint64_t>("QC_EVENTS_QUEUE_BYTES", *v, 1024, 1ULL << 30);
+  if (auto v = var("QC_EVENTS_HEARTBEAT_MS"))
+    c.events_heartbeat_ms = parse_int<int>("QC_EVENTS_HEARTBEAT_MS", *v, 10, 3'600'000);
   if (auto v = var("QC_SNAPSHOT_SECONDS"))
     c.snapshot_seconds = parse_int<int>("QC_SNAPSHOT_SECONDS", *v, 1, 3600);
   if (auto v = var("QC_POLYGON_STALE_SECONDS"))

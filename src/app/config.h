@@ -54,6 +54,12 @@ struct ServeConfig {
   // Most HTTP connections open at once; 0: derived from the open-file limit
   // by the server (QC_MAX_CONNECTIONS, --max-connections).
   int max_connections = 0;
+  // Live events, GET /api/events (QC_EVENTS_*; docs/decisions.md "Live events").
+  int events_max_subscribers = 10'000;
+  int events_history = 10'000;                  // opened/closed events kept for Last-Event-ID
+  std::uint64_t events_history_bytes = 16 << 20;
+  std::uint64_t events_queue_bytes = 4 << 20;   // how far a subscriber may fall behind
+  int events_heartbeat_ms = 15'000;
   int snapshot_seconds = 15;         // ticker snapshot refresh (Polygon)
   int stale_seconds = 180;           // replace a silent websocket during market hours
   int backoff_ms = 500;              // first reconnect delay, doubles up to max

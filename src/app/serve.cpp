@@ -16,6 +16,7 @@
 #include "app/ledger.h"
 #include "app/server_status.h"
 #include "http/api.h"
+#include "http/event_hub.h"
 #include "http/server.h"
 #include "log/log.h"
 #include "log/redact.h"
@@ -132,12 +133,20 @@ int run_serve(const ServeConfig& config) {
     return kExitStartupFailed;
   }
 
+  // Live events (GET /api/events): the ledger publishes each durable change.
+  EventHubOptions event_options;
+  event_options.max_subscribers = static_cast<std::size_t>(config.events_max_subscribers);
+  event_options.history_events = static_cast<std::size_t>(config.events_history);
+  event_options.history_bytes = static_cast<std::size_t>(config.events_history_bytes);
+  event_options.queue_bytes = static_cast<std::size_t>(config.events_queue_bytes);
+  event_options.heartbeat = std::chrono::milliseconds(config.events_heartbeat_ms);
+  EventHub events(event_options);
+
   // Whoever hears of live events (SPEC §4.9), in turn; none may block.
-  std::vector<std::function<void(const std::vector<LiveEvent>&)>> event_sinks;
-  event_sinks.push_back([w = webhooks.get()](const std::vector<LiveEvent>& events) { w->notify(events); });
   LedgerOptions ledger_options;
-  ledger_options.on_events = [&event_sinks](const std::vector<LiveEvent>& events) {
-    for (auto& sink : event_sinks) sink(events);
+  ledger_options.on_events = [&events, w = webhooks.get()](const std::vector<LiveEvent>& batch) {
+    events.publish(batch);
+    w->notify(batch);
   };
 
   ApiViews views;
@@ -181,11 +190,16 @@ int run_serve(const ServeConfig& config) {
   else
     log::warn("startup", "docs: missing " + docs.missing() + " in " + docs.dir().string() +
                              " (run scripts/setup.sh, then rebuild); /docs answers 503");
+  log::info("startup", "events: GET /api/events, at most " + std::to_string(config.events_max_subscribers) +
+                           " subscribers, the last " + std::to_string(config.events_history) +
+                           " events kept for Last-Event-ID, heartbeat every " +
+                           std::to_string(config.events_heartbeat_ms) + " ms");
   log::info("startup", config.api_token.empty()
                            ? "writes: disabled (set QC_API_TOKEN to enable POST /api/recommendations)"
                            : "writes: POST /api/recommendations enabled with a bearer token");
 
-  ServerStatus status({*db.store, *ledger, *cache.cache, *feed, watcher.get(), proxy.get(), webhooks.get()});
+  ServerStatus status(
+      {*db.store, *ledger, *cache.cache, *feed, watcher.get(), proxy.get(), webhooks.get(), &events});
   ApiOptions api_options;
   api_options.api_token = config.api_token;
   api_options.cors_origins = config.cors_origins;
@@ -198,6 +212,7 @@ int run_serve(const ServeConfig& config) {
   api_options.market_proxy = proxy.get();
   api_options.trades = [l = ledger.get()](const TradeQuery& q) { return l->trades_page(q); };
   api_options.stats = [l = ledger.get()](const TradeFilter& f) { return l->stats_json(f); };
+  api_options.events = &events;
   api_options.is_tracked = [l = ledger.get()](std::string_view symbol) {
     for (const auto& t : l->tickers())
       if (t.symbol == symbol) return true;
@@ -273,6 +288,7 @@ int run_serve(const ServeConfig& config) {
   for (int i = 1; i < config.http_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  events.close();  // no session runs any more; nothing is woken from now on
   if (stopper.joinable()) stopper.join();
   if (watcher) watcher->stop();
   feed->stop();

@@ -217,6 +217,21 @@ void ServerStatus::metrics(std::string& out) const {
     for (const auto& e : endpoints)
       append_sample(out, "qc_webhook_backlog", label(e.name), static_cast<double>(e.backlog));
   }
+  if (parts_.events) {
+    auto e = parts_.events->counters();
+    gauge("qc_events_subscribers", "Clients connected to GET /api/events.", n(e.subscribers));
+    counter("qc_events_published_total", "Live events published (opened, closed, quotes).", n(e.published));
+    counter("qc_events_subscribers_dropped_total",
+            "Event subscribers disconnected for falling too far behind (QC_EVENTS_QUEUE_BYTES).", n(e.dropped));
+    counter("qc_events_subscribers_refused_total",
+            "Event subscriptions answered 503 (QC_EVENTS_MAX_SUBSCRIBERS reached, or shutting down).", n(e.refused));
+    counter("qc_events_resumed_total", "Event subscriptions resumed from the history with Last-Event-ID.",
+            n(e.resumed));
+    counter("qc_events_resets_total",
+            "Event subscriptions whose Last-Event-ID could not be resumed (sent a reset event).", n(e.resets));
+    gauge("qc_events_history", "Events kept for Last-Event-ID resume.", n(e.history_events));
+    gauge("qc_events_history_bytes", "Bytes of the events kept for resume.", n(e.history_bytes));
+  }
   if (server_) {
     auto s = server_->counters();
     gauge("qc_http_connections", "Open HTTP connections.", n(server_->open_connections()));

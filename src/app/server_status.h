@@ -16,6 +16,7 @@
 
 #include "app/ledger.h"
 #include "cache/cache.h"
+#include "http/event_hub.h"
 #include "http/http_metrics.h"
 #include "http/server.h"
 #include "market/feed.h"
@@ -36,6 +37,7 @@ class ServerStatus {
     RecommendationWatcher* watcher = nullptr;
     MarketDataProxy* proxy = nullptr;
     const WebhookNotifier* webhooks = nullptr;
+    const EventHub* events = nullptr;
   };
   explicit ServerStatus(Parts parts, std::chrono::milliseconds probe_interval = std::chrono::seconds(2));
   ~ServerStatus();

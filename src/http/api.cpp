@@ -12,6 +12,7 @@
 #include "core/json_writer.h"
 #include "core/render.h"
 #include "core/stats_render.h"
+#include "http/events_endpoint.h"
 #include "http/query_string.h"
 
 namespace qc {
@@ -400,6 +401,10 @@ void Api::route(HttpRequest& request, Respond respond) const {
     if (method == http::verb::post) return post_recommendations(request, std::move(respond));
     return respond(method_not_allowed(kGetPost));
   }
+  if (path == "/api/events") {
+    if (!get) return respond(method_not_allowed(kGetOnly));
+    return respond(events_endpoint(options_.events, request, query));
+  }
   if (path.substr(0, 16) == "/api/aggregates/") {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return get_aggregates(path.substr(16), query, std::move(respond));
@@ -490,6 +495,7 @@ std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::stri
   if (method == http::verb::options) return std::nullopt;
   bool get_routes = path == "/api/tickerlist" || path == "/api/performance" || path == "/api/marketstatus" ||
                     path == "/api/positions" || path == "/api/trades" || path == "/api/stats" ||
+                    path == "/api/events" ||
                     path == "/metrics" || path == "/healthz" || path == "/readyz" ||
                     path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
                     path.substr(0, 5) == "/docs";

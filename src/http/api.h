@@ -12,6 +12,7 @@
 #include "core/trade_history.h"
 #include "core/recommendation.h"
 #include "http/api_views.h"
+#include "http/event_hub.h"
 #include "http/http_metrics.h"
 #include "http/server.h"
 #include "http/static_docs.h"
@@ -44,6 +45,8 @@ struct ApiOptions {
   std::function<std::optional<std::string>(const TradeFilter&)> stats;
   // Appends the non-HTTP families of GET /metrics (Prometheus text format).
   std::function<void(std::string&)> metrics;
+  // GET /api/events; null: that route answers 503.
+  EventHub* events = nullptr;
 };
 
 class Api {

@@ -2,12 +2,17 @@
 // advanced_server example). A session reads one request header, asks
 // `admit`, reads the body within the budgets, hands the request to the
 // handler, writes the answer, and loops while the client keeps it alive.
+// A streamed answer (ResponseStream) is written chunk by chunk as the stream
+// wakes the session, with a read of the socket pending meanwhile so that a
+// client that leaves is noticed at once; it ends the connection.
 // Every error of a session ends in one place: fail().
 #include "http/server.h"
 
 #include <sys/resource.h>
 
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -85,14 +90,17 @@ class Session : public std::enable_shared_from_this<Session> {
     ++shared_->live;
   }
   ~Session() {
+    if (body_stream_) body_stream_->close();
     release_body();
     --shared_->live;
   }
 
-  // Closes the connection if it is waiting for a request (not mid-request).
+  // Closes the connection if it is waiting for a request (not mid-request);
+  // ends a streamed answer.
   void close_if_idle() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) self->close();
+      if (self->streaming_) self->end_stream();
+      else if (!self->busy_) self->close();
     });
   }
 
@@ -213,6 +221,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send(HttpResponse r) {
     if (options().decorate) options().decorate(request_, r);
+    if (r.stream) return start_stream(std::move(r));
     body_text_ = r.body ? r.body : std::make_shared<const std::string>();
     response_ = {};
     response_.result(r.status);
@@ -237,9 +246,167 @@ class Session : public std::enable_shared_from_this<Session> {
     read();
   }
 
+  // ---- streamed answers ------------------------------------------------------
+
+  // The header now; the body as the stream produces it. The connection
+  // closes after the stream (Connection: close), chunked for HTTP/1.1 (a
+  // client can tell a finished stream from a cut one), delimited by the
+  // close for HTTP/1.0, which has no chunks.
+  void start_stream(HttpResponse r) {
+    streaming_ = true;
+    body_stream_ = std::move(r.stream);
+    beast::error_code ec;
+    stream_.socket().non_blocking(true, ec);  // pump() writes without waiting
+    if (options().stream_send_buffer)  // best effort: without it the kernel autotunes
+      stream_.socket().set_option(
+          asio::socket_base::send_buffer_size(static_cast<int>(options().stream_send_buffer)), ec);
+    auto& h = stream_header_.emplace();
+    h.result(r.status);
+    h.version(version_);
+    h.set(http::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) h.set(name, value);
+    h.keep_alive(false);
+    chunked_ = version_ >= 11;
+    if (chunked_) h.chunked(true);
+    stream_serializer_.emplace(h);
+    writing_ = true;
+    stream_.expires_after(options().read_timeout);
+    http::async_write_header(stream_, *stream_serializer_,
+                             beast::bind_front_handler(&Session::on_stream_header, shared_from_this()));
+  }
+
+  void on_stream_header(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (stream_ending_) timer_.cancel();
+    if (ec) return fail(ec);
+    stream_.expires_never();
+    if (request_.method() == http::verb::head || !body_stream_) return close();
+    std::weak_ptr<Session> weak = shared_from_this();
+    body_stream_->start([weak](bool abort) {
+      if (auto self = weak.lock())
+        asio::post(self->stream_.get_executor(), [self, abort] { self->on_stream_wake(abort); });
+    });
+    watch_client();
+    if (shared_->draining) stream_ending_ = true;
+    pump();
+  }
+
+  // A client sends nothing after its request; a read stays pending so that
+  // its leaving (EOF, reset) ends the stream at once. Bytes sent are dropped.
+  void watch_client() {
+    stream_.socket().async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec,
+                                                                                        std::size_t) {
+      if (ec) return self->fail(ec);
+      self->watch_client();
+    });
+  }
+
+  void on_stream_wake(bool abort) {
+    if (!body_stream_) return;
+    if (abort) return close();
+    pump();
+  }
+
+  // Writes what the stream has ready, one chunk per batch. A healthy
+  // client's socket takes a batch at once: it is written right here
+  // (non-blocking), which saves a completion handler and the write timer
+  // per subscriber and event. What the socket does not take is written
+  // asynchronously, within read_timeout (a client that stops reading is
+  // dropped).
+  void pump() {
+    while (!writing_ && body_stream_) {
+      if (stream_ending_) return finish_stream();
+      chunks_.clear();
+      switch (body_stream_->pull(chunks_)) {
+        case ResponseStream::Pull::Abort: return close();
+        case ResponseStream::Pull::End: stream_ending_ = true; break;
+        case ResponseStream::Pull::Idle:
+        case ResponseStream::Pull::More: break;
+      }
+      std::size_t bytes = 0;
+      chunk_buffers_.clear();
+      if (chunked_) chunk_buffers_.emplace_back();  // the chunk size line, below
+      for (const auto& c : chunks_)
+        if (c && !c->empty()) {
+          chunk_buffers_.emplace_back(c->data(), c->size());
+          bytes += c->size();
+        }
+      if (!bytes) {
+        if (stream_ending_) continue;  // finish
+        return;                        // Idle: woken when there is more
+      }
+      if (chunked_) {
+        char hex[24];
+        auto r = std::to_chars(hex, hex + sizeof hex, bytes, 16);
+        chunk_size_.assign(hex, r.ptr).append("\r\n");
+        chunk_buffers_.front() = asio::buffer(chunk_size_);
+        chunk_buffers_.emplace_back(asio::buffer("\r\n", 2));
+      }
+      beast::error_code ec;
+      std::size_t total = asio::buffer_size(chunk_buffers_);
+      std::size_t written = stream_.socket().write_some(chunk_buffers_, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return fail(ec);
+      if (!ec && written == total) continue;
+      // The rest when the client takes it.
+      consume(chunk_buffers_, ec ? 0 : written);
+      writing_ = true;
+      stream_.expires_after(options().read_timeout);
+      asio::async_write(stream_, chunk_buffers_,
+                        beast::bind_front_handler(&Session::on_stream_write, shared_from_this()));
+      return;
+    }
+  }
+
+  // Drops the first `n` bytes of `buffers`.
+  static void consume(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+    std::size_t whole = 0;
+    while (whole < buffers.size() && n >= buffers[whole].size()) n -= buffers[whole++].size();
+    buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (!buffers.empty()) buffers.front() += n;
+  }
+
+  void on_stream_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (stream_ending_) timer_.cancel();
+    chunks_.clear();
+    if (ec) return fail(ec);
+    stream_.expires_never();
+    pump();
+  }
+
+  // Draining: the stream ends after the write in flight (the header, a
+  // chunk), which is given a second; then the last chunk.
+  void end_stream() {
+    stream_ending_ = true;
+    if (!writing_) return pump();
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->close();  // the client does not take it: just close
+    });
+  }
+
+  // The last chunk, then close.
+  void finish_stream() {
+    if (body_stream_) {
+      body_stream_->close();
+      body_stream_.reset();
+    }
+    if (!chunked_) return close();
+    writing_ = true;
+    stream_.expires_after(std::chrono::seconds(1));
+    asio::async_write(stream_, http::make_chunk_last(),
+                      [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+  }
+
   // Every error of the session arrives here: a refusal the client should
   // read, or a closed connection.
   void fail(beast::error_code ec) {
+    if (streaming_) {  // the header is out: nothing more to say to the client
+      if (ec != beast::error::timeout && ec != asio::error::operation_aborted && ec != asio::error::eof &&
+          ec != asio::error::connection_reset && ec != asio::error::broken_pipe)
+        log::debug("http", "event stream connection error: " + ec.message());
+      return close();
+    }
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
         ec == asio::error::operation_aborted || ec == asio::error::broken_pipe || ec == asio::error::eof)
       return close();
@@ -270,6 +437,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
+    if (body_stream_) {
+      body_stream_->close();
+      body_stream_.reset();
+    }
     beast::error_code ec;
     timer_.cancel();
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -289,6 +460,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool busy_ = false;  // between a request's arrival and its answer's write
   unsigned version_ = 11;
+
+  // A streamed answer (from its header on, until the connection closes).
+  bool streaming_ = false;
+  std::shared_ptr<ResponseStream> body_stream_;  // null once closed
+  std::optional<http::response<http::empty_body>> stream_header_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  ResponseStream::Chunks chunks_;  // being written
+  std::vector<asio::const_buffer> chunk_buffers_;
+  std::string chunk_size_;  // "<hex>\r\n" of the chunk being written
+  std::array<char, 512> discard_{};
+  bool chunked_ = true;
+  bool writing_ = false;  // the header, a chunk or the last chunk
+  bool stream_ending_ = false;  // write the last chunk, then close
 };
 
 // Over the connection limit: one fixed 503, then close.
@@ -407,17 +591,6 @@ HttpServer::Counters HttpServer::counters() const {
 }
 
 void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(std::size_t)> done) {
-  auto impl = impl_;
-  impl->shared->draining = true;
-  stop();
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(impl->shared->mutex);
-    for (auto& w : impl->shared->sessions)
-      if (auto s = w.lock()) live.push_back(std::move(s));
-  }
-  for (auto& s : live) s->close_if_idle();
-  live.clear();
   struct Drainer : std::enable_shared_from_this<Drainer> {
     std::shared_ptr<Impl> impl;
     asio::steady_timer timer;
@@ -432,8 +605,21 @@ void HttpServer::drain(std::chrono::milliseconds deadline, std::function<void(st
       timer.async_wait([self = shared_from_this()](beast::error_code) { self->step(); });
     }
   };
+  auto impl = impl_;
+  // Posted first: it is work for the io_context, which could otherwise run
+  // out of work (and return from run()) once the connections closed below
+  // are gone, before `done` is called.
   auto drainer = std::make_shared<Drainer>(impl, std::chrono::steady_clock::now() + deadline, std::move(done));
   asio::post(impl->ioc, [drainer] { drainer->step(); });
+  impl->shared->draining = true;
+  stop();
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(impl->shared->mutex);
+    for (auto& w : impl->shared->sessions)
+      if (auto s = w.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close_if_idle();
 }
 
 }  // namespace qc

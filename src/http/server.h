@@ -16,6 +16,13 @@
 //    taken by the client within it, and a handler that has not answered
 //    within `handler_timeout` is answered 503 by the server.
 // HEAD is answered for every route like GET, without the body.
+//
+// A handler may answer with a stream (HttpResponse::stream, e.g. Server-Sent
+// Events): the header goes out at once and the body is written as the
+// stream produces it, chunked (close-delimited for HTTP/1.0), until the
+// stream ends, the client leaves, a write is not taken by the client within
+// `read_timeout`, or the server drains. Neither timeout applies while the
+// stream is idle; the connection counts against `max_connections`.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -35,11 +42,37 @@ namespace qc {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpRequestHeader = boost::beast::http::request_header<>;
 
+// The body of a streamed response, produced over time. The session calls
+// start() once, then pull() and close() on its own strand; `wake` may be
+// called from any thread.
+class ResponseStream {
+ public:
+  using Chunks = std::vector<std::shared_ptr<const std::string>>;
+  enum class Pull {
+    More,   // chunks were appended; pull again once they are written
+    Idle,   // nothing now: `wake(false)` will be called when there is
+    End,    // the body is complete after the chunks appended (if any)
+    Abort,  // close the connection now, without finishing the body
+  };
+  virtual ~ResponseStream() = default;
+  // `wake(abort)`: there is something to pull (false), or the connection
+  // must be closed at once, even mid-write (true). Must not block.
+  virtual void start(std::function<void(bool abort)> wake) = 0;
+  virtual Pull pull(Chunks& out) = 0;
+  // The connection is over (or was never streamed, e.g. HEAD): no pull
+  // follows. Called at most once; a stream that is never sent (its answer
+  // came too late) is only destroyed, so implementations also release what
+  // they hold on destruction.
+  virtual void close() = 0;
+};
+
 struct HttpResponse {
   unsigned status = 200;
   std::shared_ptr<const std::string> body;  // shared, never copied on send
   std::string_view content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set: the body is this stream (`body` is ignored), see above.
+  std::shared_ptr<ResponseStream> stream;
 };
 
 using Respond = std::function<void(HttpResponse)>;
@@ -54,6 +87,11 @@ struct HttpServerOptions {
   std::size_t max_target = 8192;
   std::chrono::seconds read_timeout{30};
   std::chrono::seconds handler_timeout{30};
+  // SO_SNDBUF of a streamed answer's socket (the kernel doubles it): a
+  // client that stops reading holds at most this much kernel memory, and
+  // its stream sees it fall behind after that much, not after the several
+  // MB autotuning would allow. 0: the kernel's autotuning.
+  std::size_t stream_send_buffer = 64 * 1024;
   // Called with the request's header before its body is read: a response
   // to send instead (the body is then never read and the connection closes
   // if one was announced), or nullopt to go on.
