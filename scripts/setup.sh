@@ -14,6 +14,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libhowardhinnant-date-dev libsimdjson-dev tzdata
   libmongoc-dev libbson-dev libhiredis-dev libspdlog-dev libcli11-dev
+  zlib1g-dev
   # the test suite is built by default (scripts/run.sh turns it off, but CMake
   # still looks for GoogleTest when configuring a tree that builds it)
   libgtest-dev libbenchmark-dev python3

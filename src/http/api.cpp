@@ -27,6 +27,12 @@ HttpResponse ok_json(std::shared_ptr<const std::string> body, unsigned status = 
   return r;
 }
 
+HttpResponse ok_json(ViewBodyPtr view) {
+  HttpResponse r;
+  r.view = std::move(view);
+  return r;
+}
+
 const std::shared_ptr<const std::string>& healthz_body() {
   static const auto body = std::make_shared<const std::string>(R"({"status":"ok"})");
   return body;

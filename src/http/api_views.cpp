@@ -14,21 +14,15 @@ ApiViews::ApiViews() {
   publish_recommendations({});
 }
 
-void ApiViews::publish_tickerlist(std::string body) {
-  tickerlist_.store(std::make_shared<const std::string>(std::move(body)));
+ViewBodyPtr ApiViews::compressed(ViewBodyPtr body) {
+  compressor_.submit(*body);
+  return body;
 }
 
-void ApiViews::publish_performance(std::string body) {
-  performance_.store(std::make_shared<const std::string>(std::move(body)));
-}
-
-void ApiViews::publish_positions(std::string body) {
-  positions_.store(std::make_shared<const std::string>(std::move(body)));
-}
-
-void ApiViews::publish_stats(std::string body) {
-  stats_.store(std::make_shared<const std::string>(std::move(body)));
-}
+void ApiViews::publish_tickerlist(ViewBodyPtr body) { tickerlist_.store(compressed(std::move(body))); }
+void ApiViews::publish_performance(ViewBodyPtr body) { performance_.store(compressed(std::move(body))); }
+void ApiViews::publish_positions(ViewBodyPtr body) { positions_.store(compressed(std::move(body))); }
+void ApiViews::publish_stats(ViewBodyPtr body) { stats_.store(compressed(std::move(body))); }
 
 std::string ApiViews::render_recommendations(const std::vector<std::string>& items, int limit) {
   std::size_t n = std::min(items.size(), static_cast<std::size_t>(std::max(limit, 0)));
@@ -44,17 +38,15 @@ std::string ApiViews::render_recommendations(const std::vector<std::string>& ite
 void ApiViews::publish_recommendations(std::vector<std::string> items) {
   if (items.size() > static_cast<std::size_t>(kMaxLimit)) items.resize(kMaxLimit);
   auto view = std::make_shared<RecommendationsView>();
-  view->default_body = render_recommendations(items, kDefaultLimit);
-  auto body = std::make_shared<const std::string>(view->default_body);
+  view->default_body = compressed(ViewBody::of(render_recommendations(items, kDefaultLimit)));
   view->items = std::move(items);
   recommendations_.store(std::move(view));
-  recommendations_default_.store(std::move(body));
 }
 
-std::shared_ptr<const std::string> ApiViews::recommendations(int limit) const {
-  if (limit == kDefaultLimit) return recommendations_default_.load();
+ViewBodyPtr ApiViews::recommendations(int limit) const {
   auto view = recommendations_.load();
-  return std::make_shared<const std::string>(render_recommendations(view->items, limit));
+  if (limit == kDefaultLimit) return view->default_body;
+  return ViewBody::of(render_recommendations(view->items, limit));
 }
 
 }  // namespace qc

@@ -8,13 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "http/view_body.h"
+
 namespace qc {
 
 struct RecommendationsView {
   // Rendered items, newest document first, at most kMaxLimit.
   std::vector<std::string> items;
-  // Bodies for the default limit, ready to send.
-  std::string default_body;
+  // The body for the default limit, ready to send.
+  ViewBodyPtr default_body;
 };
 
 class ApiViews {
@@ -23,28 +25,38 @@ class ApiViews {
   static constexpr int kMaxLimit = 1000;
 
   ApiViews();
-  void publish_tickerlist(std::string body);
-  void publish_performance(std::string body);
-  void publish_positions(std::string body);
-  void publish_stats(std::string body);  // unfiltered /api/stats
+  // Each publish hands the body's big parts to the compressor (gzip form
+  // shortly after); small ones are compressed here.
+  void publish_tickerlist(std::string body) { publish_tickerlist(ViewBody::of(std::move(body))); }
+  void publish_performance(std::string body) { publish_performance(ViewBody::of(std::move(body))); }
+  void publish_positions(std::string body) { publish_positions(ViewBody::of(std::move(body))); }
+  void publish_stats(std::string body) { publish_stats(ViewBody::of(std::move(body))); }
+  void publish_tickerlist(ViewBodyPtr body);
+  void publish_performance(ViewBodyPtr body);
+  void publish_positions(ViewBodyPtr body);
+  void publish_stats(ViewBodyPtr body);  // unfiltered /api/stats
   void publish_recommendations(std::vector<std::string> items);
 
-  std::shared_ptr<const std::string> tickerlist() const { return tickerlist_.load(); }
-  std::shared_ptr<const std::string> performance() const { return performance_.load(); }
-  std::shared_ptr<const std::string> positions() const { return positions_.load(); }
-  std::shared_ptr<const std::string> stats() const { return stats_.load(); }
+  ViewBodyPtr tickerlist() const { return tickerlist_.load(); }
+  ViewBodyPtr performance() const { return performance_.load(); }
+  ViewBodyPtr positions() const { return positions_.load(); }
+  ViewBodyPtr stats() const { return stats_.load(); }
   // The body for `limit` items (1..kMaxLimit).
-  std::shared_ptr<const std::string> recommendations(int limit) const;
+  ViewBodyPtr recommendations(int limit) const;
+  // Waits until every part published so far has its gzip form.
+  void wait_compressed() { compressor_.drain(); }
 
   static std::string render_recommendations(const std::vector<std::string>& items, int limit);
 
  private:
-  std::atomic<std::shared_ptr<const std::string>> tickerlist_;
-  std::atomic<std::shared_ptr<const std::string>> performance_;
-  std::atomic<std::shared_ptr<const std::string>> positions_;
-  std::atomic<std::shared_ptr<const std::string>> stats_;
+  ViewBodyPtr compressed(ViewBodyPtr body);
+
+  BodyCompressor compressor_;
+  std::atomic<ViewBodyPtr> tickerlist_;
+  std::atomic<ViewBodyPtr> performance_;
+  std::atomic<ViewBodyPtr> positions_;
+  std::atomic<ViewBodyPtr> stats_;
   std::atomic<std::shared_ptr<const RecommendationsView>> recommendations_;
-  std::atomic<std::shared_ptr<const std::string>> recommendations_default_;
 };
 
 }  // namespace qc

@@ -10,6 +10,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -22,6 +23,7 @@
 #include <mutex>
 
 #include "core/json_writer.h"
+#include "http/content_coding.h"
 #include "log/log.h"
 
 namespace qc {
@@ -222,21 +224,67 @@ class Session : public std::enable_shared_from_this<Session> {
   void send(HttpResponse r) {
     if (options().decorate) options().decorate(request_, r);
     if (r.stream) return start_stream(std::move(r));
-    body_text_ = r.body ? r.body : std::make_shared<const std::string>();
+    body_text_.reset();
+    view_.reset();
+    gzip_frame_.reset();
+    body_buffers_.clear();
+    if (r.view) {
+      view_ = std::move(r.view);
+      auto vary = std::find_if(r.headers.begin(), r.headers.end(),
+                               [](const auto& h) { return beast::iequals(h.first, "Vary"); });
+      if (vary == r.headers.end()) r.headers.emplace_back("Vary", "Accept-Encoding");
+      else vary->second += ", Accept-Encoding";
+      auto accept = request_.find(http::field::accept_encoding);
+      if (accept != request_.end() && accepts_gzip(accept->value())) gzip_frame_ = view_->gzip();
+      if (gzip_frame_) {
+        r.headers.emplace_back("Content-Encoding", "gzip");
+        body_buffers_.push_back(asio::buffer(GzipFrame::kHeader.data(), GzipFrame::kHeader.size()));
+        // A part's deflated form, once set, lives as long as the part.
+        for (const auto& p : view_->parts()) body_buffers_.push_back(asio::buffer(p->deflated()->bytes));
+        body_buffers_.push_back(asio::buffer(gzip_frame_->trailer));
+      } else {
+        for (const auto& p : view_->parts())
+          if (!p->plain().empty()) body_buffers_.push_back(asio::buffer(p->plain()));
+      }
+    } else {
+      body_text_ = r.body ? r.body : std::make_shared<const std::string>();
+      body_buffers_.push_back(asio::buffer(*body_text_));
+    }
+    const std::size_t length = asio::buffer_size(body_buffers_);
+    const bool head = request_.method() == http::verb::head;
+    if (shared_->draining) keep_alive_ = false;
+    stream_.expires_after(options().read_timeout);
+    if (body_buffers_.size() > 1 && !head) {
+      // The header, then every part as it is (one gathered write).
+      auto& h = parts_header_.emplace();
+      h.result(r.status);
+      h.version(version_);
+      h.set(http::field::content_type, r.content_type);
+      for (auto& [name, value] : r.headers) h.set(name, value);
+      h.keep_alive(keep_alive_);
+      h.content_length(length);
+      parts_serializer_.emplace(h);
+      http::async_write_header(stream_, *parts_serializer_, [self = shared_from_this()](beast::error_code ec,
+                                                                                          std::size_t) {
+        if (ec) return self->fail(ec);
+        asio::async_write(self->stream_, self->body_buffers_,
+                          beast::bind_front_handler(&Session::on_write, self));
+      });
+      return;
+    }
     response_ = {};
     response_.result(r.status);
     response_.version(version_);
     response_.set(http::field::content_type, r.content_type);
     for (auto& [name, value] : r.headers) response_.set(name, value);
-    if (shared_->draining) keep_alive_ = false;
     response_.keep_alive(keep_alive_);
-    if (request_.method() == http::verb::head) {
-      response_.content_length(body_text_->size());  // what a GET would send
+    if (head) {
+      response_.content_length(length);  // what a GET would send
     } else {
-      response_.body() = http::span_body<const char>::value_type(body_text_->data(), body_text_->size());
+      auto one = body_buffers_.empty() ? asio::const_buffer() : body_buffers_.front();
+      response_.body() = http::span_body<const char>::value_type(static_cast<const char*>(one.data()), one.size());
       response_.prepare_payload();
     }
-    stream_.expires_after(options().read_timeout);
     http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
@@ -456,6 +504,11 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpRequest request_;
   http::response<http::span_body<const char>> response_;
   std::shared_ptr<const std::string> body_text_;
+  ViewBodyPtr view_;
+  std::shared_ptr<const GzipFrame> gzip_frame_;
+  std::vector<asio::const_buffer> body_buffers_;  // what body_text_ or view_ holds
+  std::optional<http::response<http::empty_body>> parts_header_;
+  std::optional<http::response_serializer<http::empty_body>> parts_serializer_;
   std::size_t reserved_ = 0;  // bytes of the body budget held by this request
   bool keep_alive_ = true;
   bool busy_ = false;  // between a request's arrival and its answer's write

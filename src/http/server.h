@@ -37,6 +37,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "http/view_body.h"
+
 namespace qc {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
@@ -69,6 +71,10 @@ class ResponseStream {
 struct HttpResponse {
   unsigned status = 200;
   std::shared_ptr<const std::string> body;  // shared, never copied on send
+  // Set: the body is this published view (`body` is ignored), sent gzip-
+  // encoded when the request accepts gzip and the view has its gzip form;
+  // either way with `Vary: Accept-Encoding`.
+  ViewBodyPtr view;
   std::string_view content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   // Set: the body is this stream (`body` is ignored), see above.

@@ -120,8 +120,8 @@ class LedgerTest : public ::testing::Test {
   // What another process would find in the file right now.
   qc::StoredState on_disk() const { return qc::SqliteStore(file_).load(); }
 
-  std::string recommendations(int limit = 50) const { return *views_->recommendations(limit); }
-  std::string performance() const { return *views_->performance(); }
+  std::string recommendations(int limit = 50) const { return views_->recommendations(limit)->text(); }
+  std::string performance() const { return views_->performance()->text(); }
 
   TempDir dir_;
   std::filesystem::path file_ = dir_.path() / "quantcrunch.sqlite3";
@@ -135,7 +135,7 @@ TEST_F(LedgerTest, StartsEmptyWithSeededTickers) {
   EXPECT_EQ(recommendations(), R"({"results":[]})");
   EXPECT_EQ(performance(), R"({"performance":[]})");
   EXPECT_EQ(ledger_->tickers().size(), 11u);
-  EXPECT_TRUE(contains(*views_->tickerlist(), R"("symbol":"AAPL")"));
+  EXPECT_TRUE(contains(views_->tickerlist()->text(), R"("symbol":"AAPL")"));
   EXPECT_FALSE(ledger_->latest_bar_start().has_value());
   auto c = ledger_->counters();
   EXPECT_EQ(c.documents, 0u);
@@ -402,8 +402,8 @@ TEST_F(LedgerTest, SecondLedgerOnTheSameStoreObjectRestoresState) {
   qc::ApiViews views;
   qc::MemoryCache cache;
   Ledger again(*store_, cache, views);
-  EXPECT_EQ(*views.performance(), perf);
-  EXPECT_EQ(*views.recommendations(50), recs);
+  EXPECT_EQ(views.performance()->text(), perf);
+  EXPECT_EQ(views.recommendations(50)->text(), recs);
   again.stop();
 }
 

@@ -673,7 +673,7 @@ qc::MinuteBar bar(std::string symbol, double o, double h, double l, double c, st
 struct LedgerOver {
   explicit LedgerOver(qc::Store& store) : ledger(store, cache, views) {}
   ~LedgerOver() { ledger.stop(); }
-  std::string performance() const { return *views.performance(); }
+  std::string performance() const { return views.performance()->text(); }
   qc::MemoryCache cache;
   qc::ApiViews views;
   qc::Ledger ledger;
