@@ -1,5 +1,7 @@
 #include "app/ledger.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -94,10 +96,19 @@ StopReport Ledger::stop() {
 void Ledger::rebuild_from_store() {
   StoredState state = store_.load();
   next_event_id_ = std::max({next_event_id_, unix_now_us(), state.last_event_id + 1});
-  Engine engine(state.tickers);
+  Engine engine(state.tickers, Engine::Closes::IdentityOnly);
   // Closed first: a position found both closed and still open (a crash
-  // between two writes of a store without transactions) is closed.
-  for (const auto& c : state.closed_positions) engine.restore_closed(c);
+  // between two writes of a store without transactions) is closed. In §4.3
+  // order, so that every add to the history appends.
+  TradeHistory history;
+  {
+    auto& closed = state.closed_positions;
+    std::sort(closed.begin(), closed.end(), closes_before);
+    history.reserve(closed.size());
+    for (const auto& c : closed)
+      if (engine.restore_closed(c)) history.add(c);
+    closed = {};  // the history holds them now, in a fraction of the memory
+  }
   for (const auto& p : state.open_positions) engine.restore_open(p);
   for (const auto& bar : state.last_bars) engine.restore_last_bar(bar);
   RecommendationBook documents;
@@ -112,22 +123,20 @@ void Ledger::rebuild_from_store() {
   engine_ = std::move(engine);
   documents_ = std::move(documents);
   {
-    // The engine's book is in §4.3 order: every add appends.
-    TradeHistory history;
-    for (const auto& [month, m] : engine_.performance().months())
-      for (const auto& c : m.positions) history.add(c);
     std::unique_lock lock(history_mutex_);
     history_ = std::move(history);
     stats_ = compute_stats(history_);
   }
-  equity_json_.clear();
-  equity_points_rendered_ = 0;
+  equity_blocks_.clear();
+  month_parts_.clear();
+  dirty_months_.clear();
+  all_months_dirty_ = true;
   quotes_ = QuoteBoard();
   {
     std::lock_guard lock(counters_mutex_);
     counters_.documents = state.documents.size();
     counters_.open_positions = engine_.open_count();
-    counters_.closed_positions = engine_.performance().position_count();
+    counters_.closed_positions = history_.size();
     tickers_copy_ = engine_.tickers();
     latest_bar_ = engine_.latest_bar_start();
   }
@@ -137,39 +146,71 @@ void Ledger::rebuild_from_store() {
   publish_stats();
   publish_tickerlist();
   sync_cache();
+  // The load's temporary rows (hundreds of MB with a long history) go back
+  // to the system, not only to the allocator.
+  malloc_trim(0);
 }
 
 void Ledger::add_closes_to_history(const std::vector<ClosedPosition>& closed) {
-  {
-    std::unique_lock lock(history_mutex_);
-    for (const auto& c : closed) history_.add(c);
+  // One at a time: StatsBook::add rebuilds from the history for a close that
+  // sorts before the last one, so the history must not hold the batch's
+  // later closes yet (they would be counted twice).
+  for (const auto& c : closed) {
+    {
+      std::unique_lock lock(history_mutex_);
+      history_.add(c);
+    }
+    // Only this thread writes history_: reading it without the lock is safe.
+    stats_.add(c, history_);
+    dirty_months_.insert(month_start_utc(c.close_timestamp));
   }
-  // Only this thread writes history_: reading it without the lock is safe.
-  for (const auto& c : closed) stats_.add(c, history_);
 }
+
+namespace {
+
+// Points of the /api/stats equity curve per part (~260 kB rendered).
+constexpr std::size_t kEquityBlock = 8192;
+
+BodyPartPtr part_of(std::string text) { return std::make_shared<const BodyPart>(std::move(text)); }
+
+const BodyPartPtr& comma_part() {
+  static const BodyPartPtr part = part_of(",");
+  return part;
+}
+
+}  // namespace
 
 void Ledger::publish_stats() {
   auto started = Clock::now();
   const auto& equity = stats_.equity();
-  if (stats_.generation() != equity_generation_ || equity_points_rendered_ > equity.size()) {
-    equity_json_.clear();
-    equity_points_rendered_ = 0;
+  const std::size_t full_blocks = equity.size() / kEquityBlock;
+  if (stats_.generation() != equity_generation_ || equity_blocks_.size() > full_blocks) {
+    equity_blocks_.clear();
     equity_generation_ = stats_.generation();
   }
-  append_equity_points(equity_json_, equity, equity_points_rendered_, equity.size());
-  equity_points_rendered_ = equity.size();
+  while (equity_blocks_.size() < full_blocks) {
+    std::size_t begin = equity_blocks_.size() * kEquityBlock;
+    std::string block;
+    append_equity_points(block, equity, begin, begin + kEquityBlock);
+    equity_blocks_.push_back(part_of(std::move(block)));
+  }
   OpenSummary open;
   if (auto marks = open_marks_.load()) {
     open.count = marks->size();
     for (const auto& m : *marks)
       if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
   }
-  std::string head = render_stats_head(stats_);
-  std::string tail = render_stats_tail(open);
-  std::string body;
-  body.reserve(head.size() + equity_json_.size() + tail.size());
-  body.append(head).append(equity_json_).append(tail);
-  views_.publish_stats(std::move(body));
+  std::vector<BodyPartPtr> parts;
+  parts.reserve(equity_blocks_.size() + 3);
+  parts.push_back(part_of(render_stats_head(stats_)));
+  parts.insert(parts.end(), equity_blocks_.begin(), equity_blocks_.end());
+  if (equity.size() > full_blocks * kEquityBlock) {
+    std::string last;
+    append_equity_points(last, equity, full_blocks * kEquityBlock, equity.size());
+    parts.push_back(part_of(std::move(last)));
+  }
+  parts.push_back(part_of(render_stats_tail(open)));
+  views_.publish_stats(std::make_shared<const ViewBody>(std::move(parts)));
   last_stats_publish_ = Clock::now();
   stats_pace_ = std::max<Clock::duration>(kTickerlistInterval, 10 * (last_stats_publish_ - started));
   open_stats_dirty_ = false;
@@ -219,6 +260,13 @@ std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc
                                                       : ItemOutcome::State::Closed});
         continue;
       }
+      if (engine_.knows(p.symbol, p.open_timestamp)) {
+        // Known, not open: closed. The history has it unless it closed in
+        // the batch being processed (then the document's own position).
+        auto closed = history_.find(p.symbol, p.open_timestamp);
+        out.push_back({closed ? std::move(closed->position) : std::move(p), ItemOutcome::State::Closed});
+        continue;
+      }
     }
     out.push_back({std::move(p), ItemOutcome::State::Opened});
   }
@@ -255,7 +303,37 @@ void Ledger::publish_positions() {
   last_positions_publish_ = Clock::now();
 }
 
-void Ledger::publish_performance() { views_.publish_performance(render_performance(engine_.performance())); }
+void Ledger::publish_performance() {
+  // The trades closing in [month, next month) are one run of the history.
+  auto render_month = [this](std::int64_t month) -> std::size_t {
+    std::int64_t next = month_start_utc(static_cast<double>(month + 32 * 86400));
+    std::size_t begin = history_.first_closing_from(static_cast<double>(month));
+    std::size_t end = history_.first_closing_from(static_cast<double>(next));
+    if (begin == end) month_parts_.erase(month);
+    else month_parts_[month] = part_of(render_performance_month(month, history_, begin, end));
+    return end;
+  };
+  if (all_months_dirty_) {
+    month_parts_.clear();
+    for (std::size_t i = 0; i < history_.size();)
+      i = render_month(month_start_utc(history_.at(i).close_timestamp));
+  } else {
+    for (auto month : dirty_months_) render_month(month);
+  }
+  all_months_dirty_ = false;
+  dirty_months_.clear();
+  static const BodyPartPtr open = part_of(kPerformanceOpen);
+  static const BodyPartPtr close = part_of(kPerformanceClose);
+  std::vector<BodyPartPtr> parts;
+  parts.reserve(2 * month_parts_.size() + 2);
+  parts.push_back(open);
+  for (const auto& [month, part] : month_parts_) {
+    if (parts.size() > 1) parts.push_back(comma_part());
+    parts.push_back(part);
+  }
+  parts.push_back(close);
+  views_.publish_performance(std::make_shared<const ViewBody>(std::move(parts)));
+}
 
 void Ledger::publish_tickerlist() {
   std::string body = render_tickerlist(engine_.tickers(), quotes_, market_open_.load());
@@ -760,7 +838,6 @@ void Ledger::process(std::deque<Job>& jobs) {
       marks_dirty_ = true;
     }
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
-    if (options_.on_events && !changes.events.empty()) options_.on_events(changes.events);
     std::lock_guard lock(counters_mutex_);
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;
@@ -775,10 +852,13 @@ void Ledger::process(std::deque<Job>& jobs) {
     for (const auto& c : changes.closed)
       ++(c.reason == CloseReason::StopLoss ? counters_.closed_stop_loss : counters_.closed_target_price);
     counters_.open_positions = engine_.open_count();
-    counters_.closed_positions = engine_.performance().position_count();
+    counters_.closed_positions = history_.size();
     latest_bar_ = engine_.latest_bar_start();
   }
   for (auto& r : replies) r.done(std::move(r.outcome));
+  // After the writers' answers: a POST's 201 never waits for the fan-out to
+  // every event subscriber.
+  if (committed && options_.on_events && !changes.events.empty()) options_.on_events(changes.events);
   // A flush means "everything before it is durable": hold it while bars of a
   // failed batch still wait to be applied again.
   deferred_flushes_.insert(deferred_flushes_.end(), std::make_move_iterator(flushes.begin()),

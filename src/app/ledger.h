@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -258,9 +260,17 @@ class Ledger final : public FeedSink {
   // Ledger thread only: the unfiltered statistics and their equity array
   // rendered so far (append-only while stats_.generation() stays the same).
   StatsBook stats_;
-  std::string equity_json_;
-  std::size_t equity_points_rendered_ = 0;
+  // Published bodies are made of parts (http/view_body.h); these are the
+  // parts that stay the same from one publish to the next. /api/stats: the
+  // equity curve in blocks of kEquityBlock points, each rendered once when
+  // full (the last, partial block is rendered at each publish).
+  std::vector<BodyPartPtr> equity_blocks_;
   std::uint64_t equity_generation_ = 0;
+  // /api/performance: one part per UTC month, rendered again only when a
+  // close lands in it; all of them after a rebuild.
+  std::map<std::int64_t, BodyPartPtr> month_parts_;
+  std::set<std::int64_t> dirty_months_;
+  bool all_months_dirty_ = true;
   bool open_stats_dirty_ = false;  // prices changed since /api/stats was published
   Clock::time_point last_stats_publish_{};
   Clock::duration stats_pace_{};

@@ -33,7 +33,7 @@ std::optional<ClosedPosition> close_on_bar(const OpenPosition& p, const MinuteBa
   return c;
 }
 
-Engine::Engine(std::vector<Ticker> tickers) {
+Engine::Engine(std::vector<Ticker> tickers, Closes closes) : keep_closed_(closes == Closes::Kept) {
   for (const auto& t : tickers) add_ticker(t);
 }
 
@@ -69,10 +69,11 @@ void Engine::restore_open(const OpenPosition& position) {
   ++open_count_;
 }
 
-void Engine::restore_closed(const ClosedPosition& closed) {
+bool Engine::restore_closed(const ClosedPosition& closed) {
   auto& b = book_for(closed.position.symbol);
-  if (!b.known.insert(closed.position.open_timestamp).second) return;
-  book_.add(closed);
+  if (!b.known.insert(closed.position.open_timestamp).second) return false;
+  if (keep_closed_) book_.add(closed);
+  return true;
 }
 
 void Engine::restore_last_bar(const LastBar& bar) {
@@ -140,7 +141,7 @@ BarOutcome Engine::apply(const MinuteBar& bar, std::vector<ClosedPosition>& clos
     // No look-ahead: P.open_timestamp <= s / 1000.
     if (open[i].open_timestamp * 1000 <= bar.start_ms) {
       if (auto c = close_on_bar(open[i], bar)) {
-        book_.add(*c);
+        if (keep_closed_) book_.add(*c);
         closed.push_back(std::move(*c));
         --open_count_;
         continue;

@@ -97,6 +97,21 @@ std::string render_performance(const PerformanceBook& book) {
   return out;
 }
 
+std::string render_performance_month(std::int64_t month, const TradeHistory& history, std::size_t begin,
+                                     std::size_t end) {
+  // Summed in §4.3 order, like PerformanceMonth::realized_pnl: bit-identical.
+  double realized = 0;
+  for (std::size_t i = begin; i < end; ++i) realized += history.at(i).pnl;
+  std::string out;
+  out.reserve(64 + (end - begin) * 220);
+  JsonWriter w(out);
+  w.begin_object().key("month").value(month).key("realized_pnl").value(realized);
+  w.key("positions").begin_array();
+  for (std::size_t i = begin; i < end; ++i) write_closed_position(w, history.at(i));
+  w.end_array().end_object();
+  return out;
+}
+
 std::string render_tickerlist(const std::vector<Ticker>& tickers, const QuoteBoard& quotes,
                               bool market_open) {
   std::string out;

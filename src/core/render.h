@@ -44,6 +44,15 @@ std::string render_positions(const std::vector<OpenPosition>& positions, MarkOf&
 std::string render_trades_page(const TradePage& page);
 // The whole `/api/performance` document.
 std::string render_performance(const PerformanceBook& book);
+// The same document in pieces, from a TradeHistory (§4.3 order is the
+// history's order): it is kPerformanceOpen, then each month separated by
+// ",", then kPerformanceClose.
+inline constexpr const char* kPerformanceOpen = R"({"performance":[)";
+inline constexpr const char* kPerformanceClose = "]}";
+// One month object: the trades [begin, end) of `history`, all closing in
+// the UTC month starting at `month`.
+std::string render_performance_month(std::int64_t month, const TradeHistory& history, std::size_t begin,
+                                     std::size_t end);
 // The whole `/api/tickerlist` document.
 std::string render_tickerlist(const std::vector<Ticker>& tickers, const QuoteBoard& quotes,
                               bool market_open);

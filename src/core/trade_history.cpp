@@ -205,6 +205,22 @@ bool TradeHistory::add(const ClosedPosition& closed) {
 
 ClosedPosition TradeHistory::at(std::size_t i) const { return materialize(rows_.at(i)); }
 
+std::size_t TradeHistory::first_closing_from(double close_timestamp) const {
+  return static_cast<std::size_t>(
+      std::partition_point(rows_.begin(), rows_.end(),
+                           [close_timestamp](const Row& r) { return r.close_timestamp < close_timestamp; }) -
+      rows_.begin());
+}
+
+std::optional<ClosedPosition> TradeHistory::find(std::string_view symbol, std::int64_t open_timestamp) const {
+  auto it = symbol_ids_.find(symbol);
+  if (it == symbol_ids_.end()) return std::nullopt;
+  const auto& index = by_symbol_[it->second];
+  for (auto n = index.rbegin(); n != index.rend(); ++n)
+    if (rows_[*n].open_timestamp == open_timestamp) return materialize(rows_[*n]);
+  return std::nullopt;
+}
+
 std::optional<TradeHistory::Candidates> TradeHistory::candidates(const TradeFilter& filter) const {
   Candidates c;
   if (filter.symbol) {

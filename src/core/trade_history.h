@@ -75,6 +75,13 @@ class TradeHistory {
   bool empty() const { return rows_.empty(); }
   // The i-th trade in §4.3 order.
   ClosedPosition at(std::size_t i) const;
+  // The first trade (in §4.3 order) closing at or after `close_timestamp`;
+  // size() when none does.
+  std::size_t first_closing_from(double close_timestamp) const;
+  // The trade of an identity (a scan of the symbol's trades, newest first).
+  std::optional<ClosedPosition> find(std::string_view symbol, std::int64_t open_timestamp) const;
+  // Room for `n` trades, so a bulk load does not reallocate.
+  void reserve(std::size_t n) { rows_.reserve(n); }
 
   TradePage page(const TradeQuery& query) const;
   // Calls `visit` for every trade matching `filter`, in §4.3 order.
