@@ -44,7 +44,7 @@ struct StoredState {
   std::vector<Ticker> tickers;          // in the order they were added
   std::vector<StoredDocument> documents;  // insertion order
   std::vector<OpenPosition> open_positions;
-  std::vector<ClosedPosition> closed_positions;
+  std::vector<ClosedPosition> closed_positions;  // in no particular order
   std::vector<LastBar> last_bars;        // one per symbol
   std::int64_t last_event_id = 0;        // the highest live event id ever stored (0: none)
 };

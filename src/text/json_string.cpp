@@ -27,6 +27,19 @@ void append_json_string(std::string& out, std::string_view s) {
   static const char* hex = "0123456789abcdef";
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
+    // A run of characters written as they are, appended at once (keys and
+    // most values are nothing else).
+    std::size_t plain = i;
+    while (plain < s.size()) {
+      auto p = static_cast<unsigned char>(s[plain]);
+      if (p < 0x20 || p >= 0x7F || p == '"' || p == '\\') break;
+      ++plain;
+    }
+    if (plain > i) {
+      out.append(s.data() + i, plain - i);
+      i = plain;
+      continue;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       std::size_t n = utf8_sequence_length(s, i);

@@ -187,6 +187,13 @@ class Row {
     if (sqlite3_column_type(s_, i) != SQLITE_TEXT) wrong(i, "a text");
     return column_text(s_, i);
   }
+  // Valid until the next step (no copy: a bulk load reads a million rows).
+  std::string_view text_view(int i) const {
+    if (sqlite3_column_type(s_, i) != SQLITE_TEXT) wrong(i, "a text");
+    auto* p = sqlite3_column_text(s_, i);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, i)))
+             : std::string_view();
+  }
   double real(int i) const {
     int t = sqlite3_column_type(s_, i);
     if (t != SQLITE_FLOAT && t != SQLITE_INTEGER) wrong(i, "a number");
@@ -232,7 +239,8 @@ SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), d
                      "keep your data, restore it from a backup");
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path_.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           // mutex_ serializes its use: no lock per call
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
   db_->conn.reset(raw);
   if (rc != SQLITE_OK) fail(raw, path_, "cannot open");
@@ -284,7 +292,7 @@ SqliteStore::SqliteStore(std::filesystem::path path) : path_(std::move(path)), d
       "written_at = excluded.written_at");
 
   sqlite3* reader = nullptr;
-  rc = sqlite3_open_v2(path_.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX,
+  rc = sqlite3_open_v2(path_.c_str(), &reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                        nullptr);
   db_->reader.reset(reader);
   if (rc != SQLITE_OK) fail(reader, path_, "cannot open a read-only connection");
@@ -421,7 +429,7 @@ StoredState SqliteStore::load() {
       auto s = prepare(db, path_,
                        "SELECT symbol, open_timestamp, target_price, entry_price, stop_loss, "
                        "expected_profit, pnl, notes, close_timestamp, exit_price FROM "
-                       "closed_positions ORDER BY close_timestamp, open_timestamp, symbol");
+                       "closed_positions");  // in no particular order (StoredState)
       Row r(s.get(), path_, "closed_positions");
       while (next_row(db, s.get(), path_, "closed_positions")) {
         ClosedPosition c;
@@ -432,7 +440,7 @@ StoredState SqliteStore::load() {
         c.position.stop_loss = r.real(4);
         c.position.expected_profit = r.real(5);
         c.pnl = r.real(6);
-        if (!parse_close_notes(r.text(7), c.reason))
+        if (!parse_close_notes(r.text_view(7), c.reason))
           throw StoreError("sqlite: " + path_.string() + ": closed position " + c.position.symbol +
                            " opened " + std::to_string(c.position.open_timestamp) +
                            " has unknown notes \"" + r.text(7) + "\"");
