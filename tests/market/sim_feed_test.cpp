@@ -437,6 +437,26 @@ TEST(SimFeed, ResumesAfterTheLastBarStored) {
   EXPECT_EQ(run.sink.minutes.front().start_ms / 1000, ny("2026-11-25 15:59:00"));
   EXPECT_EQ(run.sink.minutes.back().start_ms / 1000, ny("2026-11-30 13:59:00"));
   EXPECT_EQ(run.sink.minutes.size(), 1u + 210 + 270);
+  std::string status;
+  qc::JsonWriter w(status);
+  w.begin_object();
+  run.feed->write_status(w);
+  w.end_object();
+  EXPECT_NE(status.find("\"simulated_time\":" + std::to_string(ny("2026-11-30 13:59:00"))),
+            std::string::npos)
+      << status;
+  EXPECT_NE(status.find("\"replaying\":false"), std::string::npos) << status;
+  EXPECT_NE(status.find("\"market_open\":true"), std::string::npos) << status;
+  // Before it delivers anything: the last minute the store holds.
+  qc::SimFeed idle(qc::default_tickers(), o);
+  std::string before;
+  qc::JsonWriter b(before);
+  b.begin_object();
+  idle.write_status(b);
+  b.end_object();
+  EXPECT_NE(before.find("\"simulated_time\":" + std::to_string(ny("2026-11-25 15:58:00"))),
+            std::string::npos)
+      << before;
   // Older than the replay window: the window wins.
   qc::SimOptions old = o;
   old.resume_after_ms = ny("2026-01-05 10:00:00") * 1000;

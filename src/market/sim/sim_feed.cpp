@@ -41,7 +41,10 @@ void SystemSimClock::interrupt() {
 SimFeed::SimFeed(std::vector<Ticker> tickers, SimOptions options)
     : market_(std::move(tickers), options.seed, options.recommend_every),
       options_(options),
-      clock_(options.clock ? options.clock : &system_clock_) {}
+      clock_(options.clock ? options.clock : &system_clock_) {
+  // Until this run delivers a minute: the last one the store holds.
+  if (options.resume_after_ms) simulated_time_ = floor_seconds(*options.resume_after_ms);
+}
 
 SimFeed::~SimFeed() {
   stop();
