@@ -11,6 +11,7 @@
 #include "market/polygon/polygon_proxy.h"
 #include "market/replay/replay_feed.h"
 #include "market/sim/sim_feed.h"
+#include "market/sim/sim_market_status.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace qc {
@@ -90,10 +91,8 @@ std::unique_ptr<MarketFeed> open_feed(const ServeConfig& config, const Ledger& l
       SimOptions o;
       o.seed = config.sim_seed;
       o.step_ms = config.sim_step_ms;
-      auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
-      o.start_unix = now;
-      if (auto latest = ledger.latest_bar_start()) o.start_unix = std::max(now, *latest / 1000 + 60);
+      o.replay_days = config.sim_replay_days;
+      o.resume_after_ms = ledger.latest_bar_start();
       return std::make_unique<SimFeed>(ledger.tickers(), o);
     }
     case FeedKind::None:
@@ -104,6 +103,12 @@ std::unique_ptr<MarketFeed> open_feed(const ServeConfig& config, const Ledger& l
 
 std::unique_ptr<MarketDataProxy> open_proxy(const ServeConfig& config, std::string& description) {
   if (config.polygon_api_key.empty()) {
+    if (config.feed == FeedKind::Sim) {
+      description =
+          "charts: /api/marketstatus answers the simulated market's session state; "
+          "/api/aggregates answers 503 (no POLYGON_API_KEY)";
+      return std::make_unique<SimMarketStatus>();
+    }
     description = "charts: /api/aggregates and /api/marketstatus answer 503 (no POLYGON_API_KEY)";
     return nullptr;
   }

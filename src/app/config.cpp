@@ -336,8 +336,8 @@ CLI::App& base_app(CLI::App& app, std::string usage, const std::string& group) {
 }
 
 struct ServeFlags {
-  Flag host, port, data_dir, feed, replay_rate, sim_step_ms, sim_seed, docs_dir, threads, log_level,
-      log_format, max_connections;
+  Flag host, port, data_dir, feed, replay_rate, sim_step_ms, sim_replay_days, sim_seed, docs_dir,
+      threads, log_level, log_format, max_connections;
 };
 
 std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
@@ -360,7 +360,11 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
   add(f.replay_rate, "--replay-rate", "N",
       "replay at N bars/s, 0 = unlimited [QC_REPLAY_RATE] (default 0)");
   add(f.sim_step_ms, "--sim-step-ms", "MS",
-      "wall-clock ms per simulated minute [QC_SIM_STEP_MS] (default 50)");
+      "wall-clock ms per simulated minute while the sim replays\n"
+      "the past, 0 = unpaced [QC_SIM_STEP_MS] (default 5)");
+  add(f.sim_replay_days, "--sim-replay-days", "N",
+      "the sim replays the last N days, 0 to 365, then runs in\n"
+      "real time [QC_SIM_REPLAY_DAYS] (default 21)");
   add(f.sim_seed, "--sim-seed", "N", "seed of the simulated random walk (default 20210712)");
   add(f.docs_dir, "--docs-dir", "DIR",
       "where openapi.json and the Swagger UI files are [QC_DOCS_DIR]\n"
@@ -545,6 +549,8 @@ ServeConfig parse_serve_config(const Variables& vars, const std::vector<std::str
     c.replay_rate = parse_nonnegative(s->name, s->value);
   if (auto s = setting("QC_SIM_STEP_MS", &flags.sim_step_ms))
     c.sim_step_ms = parse_int<int>(s->name, s->value, 0, 60000);
+  if (auto s = setting("QC_SIM_REPLAY_DAYS", &flags.sim_replay_days))
+    c.sim_replay_days = parse_int<int>(s->name, s->value, 0, 365);
   if (auto s = setting(nullptr, &flags.sim_seed))
     c.sim_seed = parse_int<std::uint64_t>(s->name, s->value, 0, UINT64_MAX);
   if (auto s = setting("QC_DOCS_DIR", &flags.docs_dir)) c.docs_dir = s->value;

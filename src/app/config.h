@@ -47,7 +47,8 @@ struct ServeConfig {
   bool feed_chosen = false;  // set explicitly (flag or QC_FEED)
   std::filesystem::path replay_path;
   double replay_rate = 0;  // bars per second, 0 = as fast as possible
-  int sim_step_ms = 50;    // wall-clock ms per simulated minute
+  int sim_step_ms = 5;     // wall-clock ms per simulated minute while the sim replays the past
+  int sim_replay_days = 21;  // how far back the sim's replay starts
   std::uint64_t sim_seed = 20210712;
   std::filesystem::path docs_dir;  // empty: next to the executable, then the build tree
   int http_threads = 2;

@@ -71,7 +71,8 @@ TEST(ServeConfig, Defaults) {
   EXPECT_TRUE(c.api_token.empty());
   EXPECT_TRUE(c.polygon_api_key.empty());
   EXPECT_EQ(c.replay_rate, 0);
-  EXPECT_EQ(c.sim_step_ms, 50);
+  EXPECT_EQ(c.sim_step_ms, 5);
+  EXPECT_EQ(c.sim_replay_days, 21);
 }
 
 TEST(ServeConfig, PolygonKeyMakesThePolygonFeedTheDefault) {
@@ -108,6 +109,7 @@ TEST(ServeConfig, VariablesAreRead) {
                                    {"QC_API_TOKEN", "t0k"},
                                    {"QC_REPLAY_RATE", "2.5"},
                                    {"QC_SIM_STEP_MS", "0"},
+                                   {"QC_SIM_REPLAY_DAYS", "3"},
                                    {"QC_HTTP_THREADS", "4"},
                                    {"QC_FEED", "none"}},
                                   {});
@@ -122,6 +124,7 @@ TEST(ServeConfig, VariablesAreRead) {
   EXPECT_EQ(c.api_token, "t0k");
   EXPECT_EQ(c.replay_rate, 2.5);
   EXPECT_EQ(c.sim_step_ms, 0);
+  EXPECT_EQ(c.sim_replay_days, 3);
   EXPECT_EQ(c.http_threads, 4);
   EXPECT_EQ(c.feed, FeedKind::None);
   EXPECT_TRUE(c.feed_chosen);
@@ -192,6 +195,8 @@ TEST(ServeConfig, OtherBadNumbersNameTheirSetting) {
   EXPECT_TRUE(contains(serve_error({{"QC_REPLAY_RATE", "fast"}}, {}), "QC_REPLAY_RATE"));
   EXPECT_TRUE(contains(serve_error({}, {"--sim-step-ms", "-5"}), "--sim-step-ms"));
   EXPECT_TRUE(contains(serve_error({{"QC_SIM_STEP_MS", "1e3"}}, {}), "QC_SIM_STEP_MS"));
+  EXPECT_TRUE(contains(serve_error({{"QC_SIM_REPLAY_DAYS", "366"}}, {}), "QC_SIM_REPLAY_DAYS"));
+  EXPECT_TRUE(contains(serve_error({}, {"--sim-replay-days", "-1"}), "--sim-replay-days"));
   EXPECT_TRUE(contains(serve_error({{"QC_LOG_LEVEL", "loud"}}, {}), "QC_LOG_LEVEL"));
 }
 
@@ -269,18 +274,20 @@ TEST(ServeConfig, UsageMentionsEveryFlagVariableAndDefault) {
   auto u = qc::serve_usage();
   EXPECT_EQ(u.rfind("usage: quantcrunch serve [options]\n", 0), 0u) << u;
   for (const char* flag :
-       {"--host", "--port", "--data-dir", "--feed", "--replay-rate", "--sim-step-ms", "--sim-seed",
-        "--docs-dir", "--threads", "--max-connections", "--log-level", "--log-format", "--help"})
+       {"--host", "--port", "--data-dir", "--feed", "--replay-rate", "--sim-step-ms",
+        "--sim-replay-days", "--sim-seed", "--docs-dir", "--threads", "--max-connections",
+        "--log-level", "--log-format", "--help"})
     EXPECT_TRUE(contains(u, flag)) << flag;
   std::istringstream variables(
-      "[HOST] [PORT] [QC_DATA_DIR] [QC_FEED] [QC_REPLAY_RATE] [QC_SIM_STEP_MS] [QC_DOCS_DIR] "
-      "[QC_HTTP_THREADS] [QC_MAX_CONNECTIONS] [QC_LOG_LEVEL] [QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
+      "[HOST] [PORT] [QC_DATA_DIR] [QC_FEED] [QC_REPLAY_RATE] [QC_SIM_STEP_MS] "
+      "[QC_SIM_REPLAY_DAYS] [QC_DOCS_DIR] [QC_HTTP_THREADS] [QC_MAX_CONNECTIONS] [QC_LOG_LEVEL] "
+      "[QC_LOG_FORMAT] QC_SNAPSHOT_SECONDS "
       "QC_POLYGON_STALE_SECONDS QC_POLYGON_BACKOFF_MS QC_POLYGON_MAX_BACKOFF_MS MONGO_ATLAS_URI "
       "REDIS_URL REDIS_HOST POLYGON_API_KEY POLYGON_API_URL POLYGON_WS_URL QC_API_TOKEN "
       "QC_CORS_ORIGINS ./.env");
   for (std::string variable; variables >> variable;) EXPECT_TRUE(contains(u, variable)) << variable;
   for (const char* default_value :
-       {"(default 0.0.0.0", "(default 5050)", "(default ./data)", "(default 50)",
+       {"(default 0.0.0.0", "(default 5050)", "(default ./data)", "(default 5)", "(default 21)",
         "(default 20210712)", "(default 2)", "(default 0: derived from the open-file limit)"})
     EXPECT_TRUE(contains(u, default_value)) << default_value;
 }

@@ -53,6 +53,46 @@ class SimTest(h.ServerTestCase):
         self.assertIs(s.readyz()["feed"]["simulated"], True)
         self.assertEqual(s.stop(), 0, s.stderr_text())
 
+    def test_sim_replays_the_past_up_to_the_wall_clock_and_never_beyond(self):
+        # SPEC §4.10: a few days replayed at speed, then real time; nothing
+        # is dated after the wall clock, and the market status is the
+        # simulated market's own.
+        s = self.start_server(feed="sim", extra_args=["--sim-step-ms", "1",
+                                                      "--sim-replay-days", "7"])
+        h.wait_until(lambda: s.readyz()["feed"]["replaying"] is False, DEADLINE,
+                     "the replay of 7 days did not finish")
+        now = time.time()
+        feed = s.readyz()["feed"]
+        self.assertGreater(feed["bars_generated"], 0)
+        self.assertGreater(feed["demo_documents"], 0)
+        self.assertLessEqual(feed["simulated_time"] + 60, now + 1)
+        self.assertGreater(feed["simulated_time"], now - 8 * 86400)
+
+        _, _, recs = s.get("/api/recommendations?limit=1000")
+        self.assertTrue(recs["results"])
+        self.assertLessEqual(max(r["open_timestamp"] for r in recs["results"]), now + 1)
+        self.assertGreaterEqual(min(r["open_timestamp"] for r in recs["results"]), now - 8 * 86400)
+        _, _, perf = s.get("/api/performance")
+        for p in (p for m in perf["performance"] for p in m["positions"]):
+            self.assertLessEqual(p["close_timestamp"], now + 1)
+            self.assertIn(p["notes"], ("Reached target price", "Reached stop loss"))
+            if p["notes"] == "Reached stop loss":
+                self.assertLess(p["pnl"], 0)
+            else:
+                self.assertGreater(p["pnl"], 0)
+
+        status, _, market = s.get("/api/marketstatus")
+        self.assertEqual(status, 200, market)
+        self.assertIs(market["simulated"], True)
+        self.assertIn(market["market"], ("open", "closed"))
+        self.assertEqual(market["exchanges"]["nyse"], market["market"])
+        self.assertIs(market["market"] == "open", feed["market_open"])
+        if market["market"] == "closed":
+            _, _, tickers = s.get("/api/tickerlist")
+            for t in tickers["tickerlist"]:
+                self.assertEqual((t["change"], t["change_perc"]), (0, 0), t)
+        self.assertEqual(s.stop(), 0, s.stderr_text())
+
 
 if __name__ == "__main__":
     unittest.main()

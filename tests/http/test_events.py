@@ -1,8 +1,8 @@
 """GET /api/events (SPEC §4.9): Server-Sent Events from the real server.
 
 Events come from real changes: POSTed documents open positions (`opened`),
-a paced replay feed closes them (`closed`), the simulated feed moves prices
-(`quotes`). Timeouts are safety bounds, never performance assertions.
+a paced replay feed closes them (`closed`) and moves prices (`quotes`), the
+simulated feed replays its recent past (`opened`, `closed`). Timeouts are safety bounds, never performance assertions.
 """
 
 import os
@@ -138,15 +138,35 @@ class StreamTest(EventsTestCase):
         _, _, perf = s.get("/api/performance")
         self.assertEqual(perf["performance"][0]["positions"], [c])
 
-    def test_sim_feed_sends_quotes_events_with_the_ticker_list(self):
-        s = self.server(feed="sim")
+    def test_price_changes_send_quotes_events_with_the_ticker_list(self):
+        # A paced replay (its market is always open): yesterday's close, then
+        # today's bars moving the price, so the ticker list keeps changing.
+        # (The simulated market shows a closed market as closed, so its
+        # ticker list changes only in session hours: not a test to run at
+        # any time of day.)
+        d = self.make_temp_dir()
+        bars = [h.am_bar("AAPL", (BASE - 86400) * 1000, 140, 140, 140, 140)]
+        bars += [h.am_bar("AAPL", (BASE + 60 * i) * 1000, 141 + i / 10, 141 + i / 10,
+                          141 + i / 10, 141 + i / 10) for i in range(600)]
+        path = h.write_bars_jsonl(os.path.join(d, "bars.jsonl"), bars)
+        s = self.server(feed="replay:" + path, replay_rate=20)
         st = self.stream(s)
         quotes = st.wait_for(lambda e: e["event"] == "quotes", timeout=30)
         self.assertEqual(list(quotes["data"]), ["tickerlist"])
         self.assertEqual([t["symbol"] for t in quotes["data"]["tickerlist"]], h.DEFAULT_SYMBOLS)
-        more = st.events(3, types={"quotes", "opened", "closed"}, timeout=30)
+        more = st.events(3, types={"quotes"}, timeout=30)
         self.assert_increasing([quotes] + more)
         self.assert_documented([quotes] + more)
+        aapl = [t for t in more[-1]["data"]["tickerlist"] if t["symbol"] == "AAPL"][0]
+        self.assertGreater(aapl["change"], 0)
+
+    def test_sim_feed_sends_opened_and_closed_events_while_it_replays(self):
+        s = self.server(feed="sim", extra_args=["--sim-step-ms", "2"])
+        st = self.stream(s)
+        events = st.events(3, types={"quotes", "opened", "closed"}, timeout=30)
+        self.assert_increasing(events)
+        self.assert_documented(events)
+        self.assertTrue(any(e["event"] in ("opened", "closed") for e in events))
 
     def test_heartbeat_arrives_and_carries_the_last_id(self):
         s = self.server(env={"QC_EVENTS_HEARTBEAT_MS": "100"})

@@ -2,100 +2,72 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <map>
 
-#include "log/log.h"
 #include "core/ny_time.h"
+#include "log/log.h"
+#include "market/sim/trading_calendar.h"
 
 namespace qc {
 namespace {
 
-double base_price_of(const std::string& symbol) {
-  static const std::map<std::string, double> prices = {
-      {"AAPL", 145}, {"AMZN", 3300}, {"BABA", 200}, {"GOOG", 2600}, {"SHOP", 1500}, {"BX", 100},
-      {"C", 70},     {"TLT", 145},   {"NVDA", 190}, {"BLK", 880},   {"NOK", 6}};
-  auto it = prices.find(symbol);
-  return it == prices.end() ? 100.0 : it->second;
+std::int64_t floor_seconds(std::int64_t ms) {
+  return ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
 }
-
-double round_cents(double p) { return std::round(p * 100) / 100; }
-
-constexpr int kOpenMinute = 9 * 60 + 30;
-constexpr int kCloseMinute = 16 * 60;
 
 }  // namespace
 
-RandomWalkMarket::RandomWalkMarket(std::vector<Ticker> tickers, std::uint64_t seed)
-    : tickers_(std::move(tickers)), state_(seed ^ 0x9E3779B97F4A7C15ULL) {
-  for (const auto& t : tickers_) {
-    base_.push_back(base_price_of(t.symbol));
-    prices_.push_back(base_.back());
+std::int64_t SystemSimClock::now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void SystemSimClock::sleep_until_ms(std::int64_t until_ms) {
+  std::unique_lock lock(mutex_);
+  // Waits on the steady clock (a wall-clock step does not stretch the wait);
+  // the caller looks at the wall clock again afterwards.
+  auto wait = std::chrono::milliseconds(std::max<std::int64_t>(0, until_ms - now_ms()));
+  wake_.wait_for(lock, wait, [&] { return interrupted_; });
+}
+
+void SystemSimClock::interrupt() {
+  {
+    std::lock_guard lock(mutex_);
+    interrupted_ = true;
   }
-}
-
-double RandomWalkMarket::uniform() {
-  // splitmix64
-  std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
-double RandomWalkMarket::normal() {
-  double u1 = uniform(), u2 = uniform();
-  if (u1 < 1e-300) u1 = 1e-300;
-  return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
-}
-
-std::vector<MinuteBar> RandomWalkMarket::bars_at(std::int64_t minute_start) {
-  constexpr double sigma = 0.0015, reversion = 0.002;
-  std::vector<MinuteBar> bars;
-  bars.reserve(tickers_.size());
-  for (std::size_t i = 0; i < tickers_.size(); ++i) {
-    double open = prices_[i];
-    double drift = -reversion * std::log(open / base_[i]);
-    double close = open * std::exp(drift + sigma * normal());
-    double high = std::max(open, close) * (1 + std::abs(normal()) * sigma / 2);
-    double low = std::min(open, close) * (1 - std::abs(normal()) * sigma / 2);
-    MinuteBar b;
-    b.symbol = tickers_[i].symbol;
-    b.open = round_cents(open);
-    b.close = round_cents(close);
-    b.high = std::max({round_cents(high), b.open, b.close});
-    b.low = std::min({round_cents(low), b.open, b.close});
-    b.volume = std::round(1000 + 9000 * uniform());
-    b.start_ms = minute_start * 1000;
-    b.end_ms = b.start_ms + 60'000;
-    prices_[i] = close;
-    bars.push_back(std::move(b));
-  }
-  return bars;
-}
-
-std::int64_t next_session_minute(std::int64_t t) {
-  t = (t + 59) / 60 * 60;
-  // Minute by minute: at most ~4,000 steps over a long weekend, and correct
-  // across DST changes without special cases.
-  for (int guard = 0; guard < 10 * 24 * 60; ++guard, t += 60) {
-    auto c = new_york_clock(t);
-    bool weekday = c.weekday != 0 && c.weekday != 6;
-    if (weekday && c.minute_of_day >= kOpenMinute && c.minute_of_day < kCloseMinute) return t;
-  }
-  return t;
+  wake_.notify_all();
 }
 
 SimFeed::SimFeed(std::vector<Ticker> tickers, SimOptions options)
-    : market_(std::move(tickers), options.seed), options_(options) {}
+    : market_(std::move(tickers), options.seed, options.recommend_every),
+      options_(options),
+      clock_(options.clock ? options.clock : &system_clock_) {
+  // Until this run delivers a minute: the last one the store holds.
+  if (options.resume_after_ms) simulated_time_ = floor_seconds(*options.resume_after_ms);
+}
 
-SimFeed::~SimFeed() { stop(); }
+SimFeed::~SimFeed() {
+  stop();
+}
 
 std::string SimFeed::describe() const {
-  return "SIMULATED market: seeded random walk (seed " + std::to_string(options_.seed) + "), " +
-         "one simulated minute per " + std::to_string(options_.step_ms) +
-         " ms, demo recommendations every " + std::to_string(options_.recommend_every) +
-         " simulated minutes; prices are not real";
+  std::string replay = options_.step_ms > 0
+                           ? "one simulated minute per " + std::to_string(options_.step_ms) + " ms"
+                           : "as fast as it is stored";
+  return "SIMULATED market: seeded random walk (seed " + std::to_string(options_.seed) +
+         "); replays the last " + std::to_string(options_.replay_days) +
+         " days (or since the last bar stored), " + replay +
+         ", then real time, bars only during New York regular sessions; demo recommendations "
+         "every " +
+         std::to_string(options_.recommend_every) + " session minutes; prices are not real";
+}
+
+std::int64_t SimFeed::first_minute(std::int64_t now_ms) const {
+  std::int64_t from =
+      floor_seconds(now_ms) - static_cast<std::int64_t>(options_.replay_days) * 86400;
+  if (options_.resume_after_ms)
+    from = std::max(from, floor_seconds(*options_.resume_after_ms) + 60);
+  return us_equity_next_session_minute(from);
 }
 
 void SimFeed::start(FeedSink& sink) {
@@ -104,64 +76,71 @@ void SimFeed::start(FeedSink& sink) {
 
 void SimFeed::stop() {
   stop_ = true;
+  clock_->interrupt();
   if (thread_.joinable()) thread_.join();
 }
 
-void SimFeed::run(FeedSink& sink) {
-  sink.set_market_open(true);
-  std::int64_t t = next_session_minute(options_.start_unix);
-  // Yesterday's close for today's change: one bar at the previous session's
-  // last minute, at the base price.
-  {
-    std::int64_t prev = t - 24 * 3600;
-    while (new_york_clock(prev).weekday == 0 || new_york_clock(prev).weekday == 6) prev -= 24 * 3600;
-    auto c = new_york_clock(prev);
-    prev += static_cast<std::int64_t>(kCloseMinute - 1 - c.minute_of_day) * 60;
-    std::vector<MinuteBar> closes;
-    for (std::size_t i = 0; i < market_.tickers().size(); ++i) {
-      MinuteBar b;
-      b.symbol = market_.tickers()[i].symbol;
-      b.open = b.high = b.low = b.close = round_cents(market_.base_price(i));
-      b.volume = 100;
-      b.start_ms = prev * 1000;
-      b.end_ms = b.start_ms + 60'000;
-      closes.push_back(std::move(b));
-    }
-    if (!sink.submit_bars(std::move(closes))) return;
+void SimFeed::update_market_open(FeedSink& sink, std::int64_t now_ms) {
+  bool open = us_equity_in_session(floor_seconds(now_ms));
+  market_open_ = open;
+  if (open_state_ != static_cast<int>(open)) {
+    open_state_ = open;
+    sink.set_market_open(open);
   }
-  auto next_wake = std::chrono::steady_clock::now();
+}
+
+void SimFeed::run(FeedSink& sink) {
+  std::int64_t now = clock_->now_ms();
+  std::int64_t cursor =
+      first_minute(now);  // the next minute to deliver is the first session minute from here
+  if (options_.resume_after_ms && *options_.resume_after_ms > now)
+    log::warn("sim", "the store holds simulated bars up to " +
+                         format_new_york_time(floor_seconds(*options_.resume_after_ms)) +
+                         " New York time, after the wall clock (an older version's simulated clock "
+                         "ran ahead); new bars start after that time (start with an empty data "
+                         "directory to see them now)");
+  update_market_open(sink, now);
+  std::int64_t paced_until = now;
+  bool document_done = false;  // for the minute at `cursor`
   std::uint64_t minutes = 0;
-  std::size_t next_ticker = 0;
   while (!stop_) {
     if (options_.max_minutes && minutes >= options_.max_minutes) break;
-    t = next_session_minute(t);
-    clock_ = t;
-    if (options_.recommend_every > 0 && minutes % options_.recommend_every == 0 && minutes > 0) {
-      std::size_t i = next_ticker++ % market_.tickers().size();
-      double entry = round_cents(market_.price(i));
-      double target = round_cents(entry * (1.003 + 0.012 * market_.uniform()));
-      if (target > entry && entry > 0) {
-        RecommendationDocument doc;
-        doc.us_date = format_new_york_time(t);
-        doc.sg_date = format_singapore_time(t);
-        doc.items.push_back({market_.tickers()[i].symbol, target, entry});
-        sink.submit_document(std::move(doc));
+    std::int64_t minute = us_equity_next_session_minute(cursor);
+    cursor = minute;
+    now = clock_->now_ms();
+    update_market_open(sink, now);
+    // The demo document of a minute is dated at its start, its bar at its end:
+    // neither is delivered before the wall clock reaches that time.
+    if (!document_done && now >= minute * 1000) {
+      if (auto doc = market_.demo_document(minute)) {
+        sink.submit_document(std::move(*doc));
         ++documents_;
       }
+      document_done = true;
     }
-    auto bars = market_.bars_at(t);
-    bars_ += bars.size();
-    if (!sink.submit_bars(std::move(bars))) return;
-    t += 60;
-    ++minutes;
-    if (options_.step_ms > 0) {
-      next_wake += std::chrono::milliseconds(options_.step_ms);
-      auto now = std::chrono::steady_clock::now();
-      if (next_wake < now) next_wake = now;
-      while (!stop_ && std::chrono::steady_clock::now() < next_wake)
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            next_wake - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+    if (now >= (minute + 60) * 1000) {
+      auto bars = market_.bars_at(minute);
+      bars_ += bars.size();
+      simulated_time_ = minute;
+      if (!sink.submit_bars(std::move(bars))) return;
+      cursor = minute + 60;
+      document_done = false;
+      ++minutes;
+      // Replaying the past (the next minute has ended too): at `step_ms` a minute.
+      bool behind = now >= (us_equity_next_session_minute(cursor) + 60) * 1000;
+      caught_up_ = !behind;
+      if (behind && options_.step_ms > 0) {
+        paced_until = std::max(paced_until + options_.step_ms, now - 1000);
+        while (!stop_ && clock_->now_ms() < paced_until) clock_->sleep_until_ms(paced_until);
+      }
+      continue;
     }
+    caught_up_ = true;
+    // Wait for the document's or the bar's time, waking at every wall-clock
+    // minute to keep the market status current.
+    std::int64_t due = document_done ? (minute + 60) * 1000 : minute * 1000;
+    std::int64_t next_minute = (floor_seconds(now) / 60 + 1) * 60 * 1000;
+    clock_->sleep_until_ms(std::min(due, next_minute));
   }
   // After the last minute (max_minutes): wait until it is all stored. On a
   // stop the ledger's own stop does that.
@@ -169,7 +148,9 @@ void SimFeed::run(FeedSink& sink) {
 }
 
 void SimFeed::write_status(JsonWriter& w) const {
-  w.key("simulated_time").value(clock_.load());
+  w.key("simulated_time").value(simulated_time_.load());
+  w.key("replaying").value(!caught_up_.load());
+  w.key("market_open").value(market_open_.load());
   w.key("bars_generated").value(static_cast<std::int64_t>(bars_.load()));
   w.key("demo_documents").value(static_cast<std::int64_t>(documents_.load()));
 }
