@@ -504,6 +504,7 @@
         }
         return found;
       };
+      const chartTimes = this.barChartTimes;
       const out = [];
       const last = times[times.length - 1];
       // Labels only while they fit; arrows always.
@@ -514,7 +515,7 @@
         const i = at(p.open_timestamp);
         const j = i >= 0 && times[i] === p.open_timestamp ? i : i + 1;
         if (j >= 0 && j < times.length) {
-          out.push({ time: times[j], position: 'belowBar', shape: 'arrowUp', color: '#2563eb',
+          out.push({ time: chartTimes[j], position: 'belowBar', shape: 'arrowUp', color: '#2563eb',
                      text: few ? `Open ${fmt.price(p.entry_price)}` : '' });
         }
       };
@@ -526,7 +527,7 @@
         const i = at(c.close_timestamp - 60);
         if (i < 0) continue;
         const win = c.pnl > 0;
-        out.push({ time: times[i], position: 'aboveBar', shape: 'arrowDown', color: win ? '#16a34a' : '#dc2626',
+        out.push({ time: chartTimes[i], position: 'aboveBar', shape: 'arrowDown', color: win ? '#16a34a' : '#dc2626',
                    text: `${c.notes === 'Reached stop loss' ? 'Stop' : 'Target'} ${fmt.pct(c.pnl)}` });
       }
       out.sort((a, b) => a.time - b.time);
@@ -537,9 +538,14 @@
       if (this.chart) this.chart.remove();
       this.chart = null;
       this.chartEl.replaceChildren();
+      // Strictly increasing on New York's clock (the chart's time axis).
       const bars = [];
-      for (const b of data.bars) if (!bars.length || b.time > bars[bars.length - 1].time) bars.push(b);
-      this.barTimes = bars.map((b) => b.time);
+      for (const b of data.bars) {
+        const shifted = { ...b, time: fmt.chartSeconds(b.time), start: b.time };
+        if (!bars.length || shifted.time > bars[bars.length - 1].time) bars.push(shifted);
+      }
+      this.barTimes = bars.map((b) => b.start);
+      this.barChartTimes = bars.map((b) => b.time);
       this.chartEl.dataset.bars = String(bars.length);
       this.source.textContent = bars.length ? `Candles: ${data.source}. Times in New York.` :
         'No minute bars for this symbol yet (the feed has applied none since the server started).';
@@ -549,7 +555,7 @@
         upColor: '#16a34a', downColor: '#dc2626', borderVisible: false, wickUpColor: '#16a34a', wickDownColor: '#dc2626',
         priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
       });
-      this.series.setData(bars);
+      this.series.setData(bars.map(({ time, open, high, low, close }) => ({ time, open, high, low, close })));
       this.markerApi = LC.createSeriesMarkers(this.series, this.markers());
       this.chart.timeScale().fitContent();
     },

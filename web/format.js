@@ -115,13 +115,24 @@
       if (type === 2) return full.slice(5, 10);
       return full.length > 10 ? full.slice(11, 16) : full.slice(5, 10);
     },
-    // For the chart library: its time (UNIX seconds or a business day) in New York.
+    // The chart library lays out its time axis in UTC: it is given New York
+    // wall-clock time as if it were UTC (UNIX seconds shifted by New York's
+    // offset at that instant), so that its day and hour ticks fall on New
+    // York days and hours.
+    chartSeconds(unixSeconds) {
+      const p = nyParts(unixSeconds);
+      const wall = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute),
+                            Number(p.second)) / 1000;
+      return wall + (unixSeconds - Math.floor(unixSeconds));
+    },
+    // A chart time (shifted seconds, or a business day) as text.
     chartTime(time, withClock) {
       if (typeof time === 'object' && time) {
         return `${time.year}-${String(time.month).padStart(2, '0')}-${String(time.day).padStart(2, '0')}`;
       }
       if (typeof time === 'string') return time;
-      return withClock ? QC.fmt.dateTime(time) : QC.fmt.date(time);
+      const iso = new Date(time * 1000).toISOString();
+      return withClock ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10);
     },
   };
 

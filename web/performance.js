@@ -27,15 +27,18 @@
   // The equity points as the chart needs them: strictly increasing times
   // (trades closing in the same second are one point, the last), starting at
   // 0 just before the first close.
+  // (New York's clock: fmt.chartSeconds; the hour repeated when daylight
+  // saving time ends folds into the one before.)
   function equityPoints(equity, from) {
     const out = [];
     for (const [t, v] of equity) {
-      if (out.length && out[out.length - 1].time === t) out[out.length - 1].value = v;
-      else out.push({ time: t, value: v });
+      const time = fmt.chartSeconds(t);
+      if (out.length && out[out.length - 1].time >= time) out[out.length - 1].value = v;
+      else out.push({ time, value: v });
     }
     if (out.length) {
-      const start = typeof from === 'number' && from < out[0].time ? from : out[0].time - 1;
-      out.unshift({ time: start, value: 0 });
+      const start = typeof from === 'number' ? fmt.chartSeconds(from) : null;
+      out.unshift({ time: start !== null && start < out[0].time ? start : out[0].time - 1, value: 0 });
     }
     return out;
   }
