@@ -34,15 +34,18 @@ std::string json_text(std::string_view json) {
   std::string out;
   out.reserve(json.size());
   for (char c : json) {
-    if (c == '<') out += "\\u003c";
-    else out += c;
+    if (c == '<')
+      out += "\\u003c";
+    else
+      out += c;
   }
   return out;
 }
 
 void replace_once(std::string& page, std::string_view marker, const std::string& with) {
   auto at = page.find(marker);
-  if (at == std::string::npos) throw std::logic_error("report template lacks " + std::string(marker));
+  if (at == std::string::npos)
+    throw std::logic_error("report template lacks " + std::string(marker));
   page.replace(at, marker.size(), with);
 }
 
@@ -52,13 +55,15 @@ std::string render_report_html(std::string_view stats_json, std::string_view met
   std::string page = report_assets::report_html();
   replace_once(page, "<!--QC:STYLE-->", "<style>\n" + report_assets::dashboard_css() + "</style>");
   std::string scripts;
-  for (const auto& js : {report_assets::charts_js(), report_assets::format_js(), report_assets::performance_js()})
+  for (const auto& js :
+       {report_assets::charts_js(), report_assets::format_js(), report_assets::performance_js()})
     scripts += "<script>\n" + script_text(js) + "\n</script>\n";
   replace_once(page, "<!--QC:DATA-->",
                "<script type=\"application/json\" id=\"qc-stats\">" + json_text(stats_json) +
-                   "</script>\n<script type=\"application/json\" id=\"qc-meta\">" + json_text(meta_json) +
-                   "</script>");
-  replace_once(page, "<!--QC:SCRIPTS-->", scripts + "<script>\n" + script_text(report_assets::report_js()) + "\n</script>");
+                   "</script>\n<script type=\"application/json\" id=\"qc-meta\">" +
+                   json_text(meta_json) + "</script>");
+  replace_once(page, "<!--QC:SCRIPTS-->",
+               scripts + "<script>\n" + script_text(report_assets::report_js()) + "\n</script>");
   return page;
 }
 

@@ -31,13 +31,20 @@ std::string render_recent_bars(const std::string& symbol, const std::vector<Minu
   w.begin_object().key("symbol").value(symbol).key("bars").begin_array();
   for (const auto& b : bars) {
     w.begin_object()
-        .key("start").value(static_cast<double>(b.start_ms) / 1000.0)
-        .key("end").value(static_cast<double>(b.end_ms) / 1000.0)
-        .key("open").value(b.open)
-        .key("high").value(b.high)
-        .key("low").value(b.low)
-        .key("close").value(b.close)
-        .key("volume").value(b.volume)
+        .key("start")
+        .value(static_cast<double>(b.start_ms) / 1000.0)
+        .key("end")
+        .value(static_cast<double>(b.end_ms) / 1000.0)
+        .key("open")
+        .value(b.open)
+        .key("high")
+        .value(b.high)
+        .key("low")
+        .value(b.low)
+        .key("close")
+        .value(b.close)
+        .key("volume")
+        .value(b.volume)
         .end_object();
   }
   w.end_array().end_object();

@@ -14,8 +14,9 @@ void RecentBarsEndpoint::record(const std::vector<MinuteBar>& applied) {
   for (const auto& bar : applied) bars_.add(bar);
 }
 
-HttpResponse RecentBarsEndpoint::answer(std::string_view symbol, std::string_view query,
-                                        const std::function<bool(std::string_view)>& is_tracked) const {
+HttpResponse RecentBarsEndpoint::answer(
+    std::string_view symbol, std::string_view query,
+    const std::function<bool(std::string_view)>& is_tracked) const {
   if (symbol.empty() || !is_tracked || !is_tracked(symbol))
     return json_error(404, "'" + std::string(symbol.substr(0, 40)) + "' is not a tracked ticker");
   std::size_t limit = bars_.per_symbol();
@@ -23,10 +24,10 @@ HttpResponse RecentBarsEndpoint::answer(std::string_view symbol, std::string_vie
     if (key != "limit") continue;
     std::size_t parsed = 0;
     auto r = std::from_chars(value.data(), value.data() + value.size(), parsed);
-    if (value.empty() || r.ec != std::errc{} || r.ptr != value.data() + value.size() || parsed < 1 ||
-        parsed > bars_.per_symbol()) {
-      std::string msg = "limit must be an integer from 1 to " + std::to_string(bars_.per_symbol()) + ", got '" +
-                        value.substr(0, 40) + "'";
+    if (value.empty() || r.ec != std::errc{} || r.ptr != value.data() + value.size() ||
+        parsed < 1 || parsed > bars_.per_symbol()) {
+      std::string msg = "limit must be an integer from 1 to " + std::to_string(bars_.per_symbol()) +
+                        ", got '" + value.substr(0, 40) + "'";
       std::string body;
       JsonWriter w(body);
       w.begin_object().key("detail").value(msg).key("problems").begin_array().begin_object();

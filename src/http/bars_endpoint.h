@@ -16,7 +16,8 @@ namespace qc {
 
 class RecentBarsEndpoint {
  public:
-  explicit RecentBarsEndpoint(std::size_t per_symbol = RecentBars::kDefaultPerSymbol) : bars_(per_symbol) {}
+  explicit RecentBarsEndpoint(std::size_t per_symbol = RecentBars::kDefaultPerSymbol)
+      : bars_(per_symbol) {}
   // Bars in the order they were applied; never blocks for long.
   void record(const std::vector<MinuteBar>& applied);
   // 200 with the bars; 404 for a symbol that is not tracked; 422 for a bad

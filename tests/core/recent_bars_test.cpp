@@ -1,12 +1,12 @@
 // The dashboard's recent bars (GET /api/bars/{symbol}): bounded per symbol,
 // oldest dropped first, a bar not newer than the last one kept is ignored.
+#include "core/recent_bars.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <cstdint>
 #include <string>
-
-#include "core/recent_bars.h"
 
 namespace {
 
