@@ -96,6 +96,13 @@ class DashboardFilesTest(h.ServerTestCase):
                 self.assertGreater(len(raw), 500)
         status, _, body = s.get("/web/nothing.js")
         self.assertEqual((status, body), (404, {"detail": "Not Found"}))
+        # /metrics counts the dashboard's requests under one route, the bars under theirs.
+        self.assertEqual(s.get("/api/bars/AAPL")[0], 200)
+        _, _, raw = s.get_raw("/metrics")
+        text = raw.decode()
+        self.assertIn(f'qc_http_requests_total{{route="/",status="200"}} {1 + len(ASSETS)}', text)
+        self.assertIn('qc_http_requests_total{route="/",status="404"} 1', text)
+        self.assertIn('qc_http_requests_total{route="/api/bars/{symbol}",status="200"} 1', text)
 
     def test_without_the_files_root_says_how_to_install_them(self):
         s = self.start_server(docs=False, extra_args=["--docs-dir", self.make_temp_dir()])
