@@ -61,9 +61,11 @@ else
   echo "setup: Debian packages present"
 fi
 
-# Swagger UI assets for /docs and playwright-core for the browser tests,
-# pinned by package-lock.json (npm ci installs both).
+# Swagger UI assets for /docs, lightweight-charts for the dashboard and the
+# backtest report, and playwright-core for the browser tests, pinned by
+# package-lock.json (npm ci installs all three).
 if [[ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ||
+      ! -f node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js ||
       package-lock.json -nt node_modules/.package-lock.json ||
       ( ${1:-} == --test && ! -f node_modules/playwright-core/package.json ) ]]; then
   echo "setup: installing npm packages (npm ci)"

@@ -5,7 +5,9 @@
 #include <fstream>
 #include <ostream>
 
+#include "app/report_html.h"
 #include "core/engine.h"
+#include "core/json_writer.h"
 #include "core/ny_time.h"
 #include "core/recommendation_book.h"
 #include "core/render.h"
@@ -71,6 +73,12 @@ BacktestSummary run_backtest(const BacktestConfig& config, std::ostream& out, st
   using clock = std::chrono::steady_clock;
   auto started = clock::now();
   BacktestSummary s;
+  // Opened first, so that an unwritable path fails before the work is done.
+  std::ofstream report;
+  if (!config.report.empty()) {
+    report.open(config.report, std::ios::binary | std::ios::trunc);
+    if (!report) throw std::runtime_error("cannot write the report " + config.report.string());
+  }
   auto docs = read_documents(config.recommendations, err, s);
   s.documents = docs.size();
   BarFileReader reader(config.bars);
@@ -126,7 +134,8 @@ BacktestSummary run_backtest(const BacktestConfig& config, std::ostream& out, st
   }
   while (next_doc < docs.size()) open_doc(docs[next_doc++]);
 
-  if (config.stats) {
+  std::string stats_json;
+  if (config.stats || report.is_open()) {
     TradeHistory history;
     for (const auto& [month, m] : engine.performance().months())
       for (const auto& c : m.positions) history.add(c);
@@ -135,11 +144,34 @@ BacktestSummary run_backtest(const BacktestConfig& config, std::ostream& out, st
       ++open.count;
       if (auto mark = engine.mark(p)) open.unrealized_pnl += unrealized_pnl(p, *mark);
     }
-    out << render_stats(compute_stats(history), open) << "\n";
-  } else {
-    out << render_performance(engine.performance()) << "\n";
+    stats_json = render_stats(compute_stats(history), open);
   }
+  if (config.stats) out << stats_json << "\n";
+  else out << render_performance(engine.performance()) << "\n";
   out.flush();
+  if (report.is_open()) {
+    std::string meta;
+    JsonWriter w(meta);
+    w.begin_object()
+        .key("recommendations").value(config.recommendations.filename().string())
+        .key("bars_file").value(config.bars.filename().string())
+        .key("documents").value(static_cast<std::int64_t>(s.documents))
+        .key("bars").value(static_cast<std::int64_t>(s.bars))
+        .key("bars_applied").value(static_cast<std::int64_t>(s.bars_applied))
+        .key("opened").value(static_cast<std::int64_t>(s.opened))
+        .key("closed").value(static_cast<std::int64_t>(s.closed))
+        .key("generated").value(static_cast<std::int64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count()))
+        .end_object();
+    std::string page = render_report_html(stats_json, meta);
+    report << page;
+    report.close();
+    if (!report) throw std::runtime_error("cannot write the report " + config.report.string());
+    if (config.progress)
+      err << "backtest: report written to " << config.report.string() << " (" << with_commas(page.size() / 1024)
+          << " KiB)\n";
+  }
   s.seconds = std::chrono::duration<double>(clock::now() - started).count();
   if (config.progress || s.lines_rejected || s.bars_out_of_order) {
     err << "backtest: " << with_commas(s.documents) << " documents (" << s.documents_rejected

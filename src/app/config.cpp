@@ -397,7 +397,7 @@ std::unique_ptr<CLI::App> make_serve_app(ServeFlags& f) {
 }
 
 struct BacktestFlags {
-  Flag recommendations, bars, out;
+  Flag recommendations, bars, out, report;
   bool quiet = false;
   bool stats = false;
 };
@@ -410,7 +410,7 @@ std::unique_ptr<CLI::App> make_backtest_app(BacktestFlags& f) {
       "document). Progress goes to stderr.",
       "quantcrunch backtest");
   base_app(*app,
-           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--stats] [--out PATH] [--quiet]",
+           "usage: quantcrunch backtest --recommendations PATH --bars PATH [--stats] [--out PATH] [--report FILE.html] [--quiet]",
            "options");
   auto add = [&](Flag& flag, const char* name, const char* help) {
     flag.option = app->add_option(name, flag.value, help)->type_name("PATH");
@@ -421,6 +421,10 @@ std::unique_ptr<CLI::App> make_backtest_app(BacktestFlags& f) {
   app->add_flag("--stats", f.stats,
                 "print the statistics of the closed and open positions (the /api/stats document) "
                 "instead of the performance document");
+  add(f.report, "--report",
+      "also write the statistics and their charts as one self-contained HTML file (opens from disk, "
+      "no network)");
+  f.report.option->type_name("FILE.html");
   app->add_flag("--quiet", f.quiet, "no progress lines on stderr");
   return app;
 }
@@ -626,6 +630,7 @@ BacktestConfig parse_backtest_config(const std::vector<std::string>& args) {
   c.out = flags.out.value;
   c.progress = !flags.quiet;
   c.stats = flags.stats;
+  c.report = flags.report.value;
   if (c.recommendations.empty()) throw ConfigError("--recommendations PATH is required");
   if (c.bars.empty()) throw ConfigError("--bars PATH is required");
   return c;

@@ -87,6 +87,7 @@ struct BacktestConfig {
   std::filesystem::path out;  // empty: stdout
   bool progress = true;
   bool stats = false;  // print the /api/stats document (SPEC §4.8) instead
+  std::filesystem::path report;  // non-empty: also write the HTML report (SPEC §4.10) here
 };
 
 // Variables from the environment and `.env`; the environment wins.

@@ -698,6 +698,7 @@ void Ledger::process(std::deque<Job>& jobs) {
   std::vector<std::function<void(const Engine&)>> inspections;
   std::vector<ClosedPosition> closed;
   std::vector<std::string> touched;  // symbols a bar applied to
+  std::vector<MinuteBar> applied;    // for options_.on_bars
   LedgerCounters delta;
   std::unordered_set<std::string> batch_documents;
   auto now = Clock::now();
@@ -757,6 +758,7 @@ void Ledger::process(std::deque<Job>& jobs) {
         switch (engine_.apply(bar, closed)) {
           case BarOutcome::Applied:
             ++delta.bars_applied;
+            if (options_.on_bars) applied.push_back(bar);
             if (touched.empty() || touched.back() != bar.symbol) touched.push_back(bar.symbol);
             for (std::size_t k = closed_before; k < closed.size(); ++k)
               changes.events.push_back({next_event_id_++, "closed", render_closed_position(closed[k])});
@@ -838,6 +840,7 @@ void Ledger::process(std::deque<Job>& jobs) {
       marks_dirty_ = true;
     }
     if (!changes.opened.empty() || !changes.closed.empty()) sync_cache();
+    if (options_.on_bars && !applied.empty()) options_.on_bars(applied);
     std::lock_guard lock(counters_mutex_);
     counters_.bars_applied += delta.bars_applied;
     counters_.bars_ignored += delta.bars_ignored;

@@ -100,6 +100,9 @@ struct LedgerOptions {
   // happened, or one quotes event when the ticker list changed. Must not
   // block (SPEC §4.9: nothing slows the engine).
   std::function<void(const std::vector<LiveEvent>&)> on_events;
+  // Called on the ledger thread with the bars a commit applied, in order
+  // (the dashboard's recent bars). Must not block.
+  std::function<void(const std::vector<MinuteBar>&)> on_bars;
 };
 
 // What stop() could not make durable.

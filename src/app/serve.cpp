@@ -149,6 +149,9 @@ int run_serve(const ServeConfig& config) {
     w->notify(batch);
   };
 
+  RecentBarsEndpoint recent_bars;  // GET /api/bars/{symbol}
+  ledger_options.on_bars = [&recent_bars](const std::vector<MinuteBar>& bars) { recent_bars.record(bars); };
+
   ApiViews views;
   std::unique_ptr<Ledger> ledger;
   try {
@@ -186,10 +189,10 @@ int run_serve(const ServeConfig& config) {
 
   StaticDocs docs(find_docs_dir(config));
   if (docs.missing().empty())
-    log::info("startup", "docs: /docs and /openapi.json from " + docs.dir().string());
+    log::info("startup", "docs: /docs, /openapi.json and the dashboard (/) from " + docs.dir().string());
   else
     log::warn("startup", "docs: missing " + docs.missing() + " in " + docs.dir().string() +
-                             " (run scripts/setup.sh, then rebuild); /docs answers 503");
+                             " (run scripts/setup.sh, then rebuild); /docs and / answer 503");
   log::info("startup", "events: GET /api/events, at most " + std::to_string(config.events_max_subscribers) +
                            " subscribers, the last " + std::to_string(config.events_history) +
                            " events kept for Last-Event-ID, heartbeat every " +
@@ -213,6 +216,7 @@ int run_serve(const ServeConfig& config) {
   api_options.trades = [l = ledger.get()](const TradeQuery& q) { return l->trades_page(q); };
   api_options.stats = [l = ledger.get()](const TradeFilter& f) { return l->stats_json(f); };
   api_options.events = &events;
+  api_options.bars = &recent_bars;
   api_options.is_tracked = [l = ledger.get()](std::string_view symbol) {
     for (const auto& t : l->tickers())
       if (t.symbol == symbol) return true;

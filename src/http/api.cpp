@@ -415,6 +415,11 @@ void Api::route(HttpRequest& request, Respond respond) const {
     if (!get) return respond(method_not_allowed(kGetOnly));
     return get_aggregates(path.substr(16), query, std::move(respond));
   }
+  if (path.substr(0, 10) == "/api/bars/") {
+    if (!get) return respond(method_not_allowed(kGetOnly));
+    if (!options_.bars) return respond(not_available("recent bars"));
+    return respond(options_.bars->answer(path.substr(10), query, options_.is_tracked));
+  }
   if (path == "/api/marketstatus") {
     if (!get) return respond(method_not_allowed(kGetOnly));
     if (!options_.market_proxy) return respond(provider_not_configured());
@@ -441,7 +446,7 @@ void Api::route(HttpRequest& request, Respond respond) const {
     return respond(ok_json(std::make_shared<const std::string>(std::move(body)), ready ? 200 : 503));
   }
   if (path == "/openapi.json" || path == "/docs" || path == "/docs/" ||
-      path.substr(0, 6) == "/docs/") {
+      path.substr(0, 6) == "/docs/" || path == "/" || path.substr(0, 5) == "/web/") {
     if (const StaticFile* f = docs_.find(std::string(path))) {
       if (!get) return respond(method_not_allowed(kGetOnly));
       HttpResponse r;
@@ -449,8 +454,8 @@ void Api::route(HttpRequest& request, Respond respond) const {
       r.content_type = f->content_type;
       return respond(std::move(r));
     }
-    if (path == "/openapi.json" || path == "/docs" || path == "/docs/")
-      return respond(json_error(503, "API docs are not installed (missing " + docs_.missing() +
+    if (path == "/openapi.json" || path == "/docs" || path == "/docs/" || path == "/")
+      return respond(json_error(503, "API docs and dashboard are not installed (missing " + docs_.missing() +
                                          " in " + docs_.dir().string() +
                                          "); run scripts/setup.sh and rebuild"));
   }
@@ -504,7 +509,8 @@ std::optional<HttpResponse> Api::header_only_answer(http::verb method, std::stri
                     path == "/api/events" ||
                     path == "/metrics" || path == "/healthz" || path == "/readyz" ||
                     path.substr(0, 16) == "/api/aggregates/" || path == "/openapi.json" ||
-                    path.substr(0, 5) == "/docs";
+                    path.substr(0, 5) == "/docs" || path.substr(0, 10) == "/api/bars/" || path == "/" ||
+                    path.substr(0, 5) == "/web/";
   if (path == "/api/recommendations") return method_not_allowed(kGetPost);
   if (get_routes) return method_not_allowed(kGetOnly);
   return json_error(404, "Not Found");

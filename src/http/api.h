@@ -12,6 +12,7 @@
 #include "core/trade_history.h"
 #include "core/recommendation.h"
 #include "http/api_views.h"
+#include "http/bars_endpoint.h"
 #include "http/event_hub.h"
 #include "http/http_metrics.h"
 #include "http/server.h"
@@ -47,6 +48,8 @@ struct ApiOptions {
   std::function<void(std::string&)> metrics;
   // GET /api/events; null: that route answers 503.
   EventHub* events = nullptr;
+  // GET /api/bars/{symbol}; null: that route answers 503.
+  const RecentBarsEndpoint* bars = nullptr;
 };
 
 class Api {

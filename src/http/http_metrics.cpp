@@ -1,5 +1,7 @@
 #include "http/http_metrics.h"
 
+#include <iterator>
+
 #include "core/json_writer.h"
 
 namespace qc {
@@ -19,6 +21,8 @@ HttpMetrics::Route HttpMetrics::route_of(std::string_view path) {
   if (path == "/metrics") return Metrics;
   if (path == "/openapi.json") return OpenApi;
   if (path == "/docs" || path.substr(0, 6) == "/docs/") return Docs;
+  if (path.substr(0, 10) == "/api/bars/") return Bars;
+  if (path == "/" || path.substr(0, 5) == "/web/") return Dashboard;
   return Other;
 }
 
@@ -26,7 +30,9 @@ const char* HttpMetrics::route_name(Route r) {
   static const char* names[] = {"/api/tickerlist", "/api/recommendations", "/api/performance",
                                 "/api/positions", "/api/trades", "/api/stats", "/api/events",
                                 "/api/aggregates/{symbol}", "/api/marketstatus", "/healthz",
-                                "/readyz", "/metrics", "/docs", "/openapi.json", "other"};
+                                "/readyz", "/metrics", "/docs", "/openapi.json", "/api/bars/{symbol}", "/",
+                                "other"};
+  static_assert(std::size(names) == kRouteCount, "a name for every route");
   return names[r];
 }
 

@@ -15,7 +15,7 @@ class HttpMetrics {
   enum Route : int {
     TickerList, Recommendations, Performance, Positions, Trades, Stats, Events, Aggregates,
     MarketStatus, Healthz, Readyz,
-    Metrics, Docs, OpenApi, Other, kRouteCount
+    Metrics, Docs, OpenApi, Bars, Dashboard, Other, kRouteCount
   };
   static Route route_of(std::string_view path);
   static const char* route_name(Route r);

@@ -19,6 +19,14 @@ StaticDocs::StaticDocs(const std::filesystem::path& dir) : dir_(dir) {
       {"/docs/swagger-ui-standalone-preset.js", "swagger-ui-standalone-preset.js",
        "application/javascript; charset=utf-8"},
       {"/docs/favicon-32x32.png", "favicon-32x32.png", "image/png"},
+      // The dashboard (GET /, web/ and the lightweight-charts npm package).
+      {"/", "index.html", "text/html; charset=utf-8"},
+      {"/web/dashboard.css", "dashboard.css", "text/css; charset=utf-8"},
+      {"/web/format.js", "format.js", "application/javascript; charset=utf-8"},
+      {"/web/performance.js", "performance.js", "application/javascript; charset=utf-8"},
+      {"/web/dashboard.js", "dashboard.js", "application/javascript; charset=utf-8"},
+      {"/web/lightweight-charts.standalone.production.js", "lightweight-charts.standalone.production.js",
+       "application/javascript; charset=utf-8"},
   };
   for (const auto& e : entries) {
     std::ifstream in(dir / e.file, std::ios::binary);

@@ -1,6 +1,7 @@
-// The interactive docs (GET /docs) and the OpenAPI document, loaded once
-// from the docs directory built from src/http and the swagger-ui-dist npm
-// package. Nothing is fetched from a CDN.
+// The interactive docs (GET /docs), the OpenAPI document and the dashboard
+// (GET /, /web/...), loaded once from the docs directory built from src/http,
+// web/ and the swagger-ui-dist and lightweight-charts npm packages. Nothing
+// is fetched from a CDN.
 #pragma once
 #include <filesystem>
 #include <map>
@@ -18,7 +19,7 @@ class StaticDocs {
  public:
   // Loads what exists in `dir`; missing files are reported by missing().
   explicit StaticDocs(const std::filesystem::path& dir);
-  // "/openapi.json", "/docs", "/docs/swagger-ui.css", ...
+  // "/openapi.json", "/docs", "/docs/swagger-ui.css", "/", "/web/dashboard.js", ...
   const StaticFile* find(const std::string& path) const;
   std::string missing() const { return missing_; }
   const std::filesystem::path& dir() const { return dir_; }

@@ -47,10 +47,12 @@ NEW_PATHS = ("/api/positions", "/api/trades", "/api/stats")
 # so that a change in how routes are written cannot make the check vacuous.
 KNOWN_ROUTES = {"/api/tickerlist", "/api/positions", "/api/trades", "/api/stats",
                 "/api/performance", "/api/recommendations", "/api/aggregates/",
-                "/api/marketstatus", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs"}
+                "/api/marketstatus", "/metrics", "/healthz", "/readyz", "/openapi.json", "/docs",
+                "/api/bars/", "/"}
 
 # A path under each prefix that api.cpp routes.
-PREFIX_SAMPLES = {"/api/aggregates/": "AAPL", "/docs/": "swagger-ui.css"}
+PREFIX_SAMPLES = {"/api/aggregates/": "AAPL", "/docs/": "swagger-ui.css", "/api/bars/": "AAPL",
+                  "/web/": "dashboard.js"}
 
 # A value of each query parameter that the server must refuse with 422.
 BAD_VALUES = {"symbol": "ZZZZ", "from": "x", "to": "1e999", "notes": "maybe", "limit": "1001",
@@ -240,6 +242,9 @@ class RoutesTest(ContractTestCase):
             # The Swagger UI page's own files are part of /docs (listed in its description).
             if path == "/docs/" or path.startswith("/docs/"):
                 return "/docs"
+            # The dashboard's own files are part of / (listed in its description).
+            if path.startswith("/web/"):
+                return "/"
             return next((p for p, rx in templates if rx.match(path)), None)
 
         exact, prefixes = self.routes_in_code()
