@@ -23,6 +23,8 @@
 #        QC_BENCH_CACHE=/tmp/qc-history-bench  (seeded stores; delete to reseed)
 #        SEED_DB=path/quantcrunch.sqlite3      (use this seeded store instead of
 #                                               the cache; copied, never modified)
+#        SERVER_ENV="NAME=VALUE ..."           (the server otherwise runs with a
+#                                               clean environment: PATH and HOME)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -105,11 +107,14 @@ mem=$(awk '/^MemTotal:/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 group() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<< "$1"; }
 echo "history at scale (SPEC §8): $(group "$have_closed") closed, $(group "$have_open") open positions ($src, $(( $(stat -c %s "$src") / 1000000 )) MB)"
-[[ $have_closed == "$closed" && $have_open == "$open" ]] ||
+[[ -n ${SEED_DB:-} || ($have_closed == "$closed" && $have_open == "$open") ]] ||
   echo "  note: CLOSED=$closed OPEN=$open asked, the store holds $have_closed / $have_open"
 echo "binary:  $bin (modified $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'); commit ${commit:-unknown})"
 echo "machine: $(nproc) cores ($cpu), $mem; load average before: $load_before; $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "client:  Python http.client, one keep-alive connection per case, sequential; latency = request sent -> whole body read (gzip bodies not decompressed); ${REQUESTS:-200} requests (${PERF_REQUESTS:-10} for /api/performance) after ${WARMUP:-5} warm-ups; MB = 10^6 bytes"
+
+server_env=()
+for kv in ${SERVER_ENV:-}; do server_env+=(--env "$kv"); done
 
 status=0
 for ((r = 1; r <= runs; r++)); do
@@ -122,7 +127,7 @@ for ((r = 1; r <= runs; r++)); do
   python3 "$here/history_latency.py" --bin "$bin" --data-dir "$run/data" --port "$port" \
     --pidfile "$run/server.pid" --log "$run/server.log" --threads "${THREADS:-2}" \
     --requests "${REQUESTS:-200}" --perf-requests "${PERF_REQUESTS:-10}" --warmup "${WARMUP:-5}" \
-    --deep-pages "${DEEP_PAGES:-50}" --gzip-wait "${GZIP_WAIT:-60}" --settle "${SETTLE:-10}" || {
+    --deep-pages "${DEEP_PAGES:-50}" --gzip-wait "${GZIP_WAIT:-60}" --settle "${SETTLE:-10}" "${server_env[@]}" || {
     status=1
     echo "--- server log (last 30 lines):" >&2
     tail -n 30 "$run/server.log" >&2 || true

@@ -21,6 +21,7 @@ the plain one); a missed target is never an error.
   bench/history_latency.py --bin BIN --data-dir DIR --port P --pidfile F --log F
       [--threads 2] [--requests 200] [--perf-requests 10] [--warmup 5]
       [--deep-pages 50] [--gzip-wait 60] [--settle 10] [--ready-timeout 120]
+      [--env NAME=VALUE ...]
 
 Python stdlib only.
 """
@@ -122,7 +123,7 @@ class Client:
             n += k
         view.release()
         if r.status != 200:
-            raise BenchError(f"GET {path}: status {r.status}: {bytes(self.buf[:300])!r}")
+            raise BenchError(f"GET {path}: status {r.status}: {bytes(self.buf[:min(n, 300)])!r}")
         return r, n
 
     def body(self, n):
@@ -151,7 +152,13 @@ def get_json(port, path):
 # ---------------------------------------------------------------- steps
 
 def start(args):
+    # A clean environment (no MONGO_ATLAS_URI, REDIS_*, POLYGON_* from the caller), plus --env.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": args.data_dir}
+    for kv in args.env:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise BenchError(f"--env {kv}: expected NAME=VALUE")
+        env[k] = v
     cmd = [args.bin, "serve", "--host", HOST, "--port", str(args.port), "--data-dir", args.data_dir,
            "--feed", "none", "--threads", str(args.threads)]
     log = open(args.log, "wb")
@@ -282,6 +289,8 @@ def main():
     ap.add_argument("--pidfile", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set in the server's (otherwise clean) environment")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--perf-requests", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=5)
