@@ -47,11 +47,16 @@ bin=$(realpath "$bin")
 
 work=$(mktemp -d /tmp/qc_history_bench.XXXXXX)
 seeding=
+helper=
 # shellcheck disable=SC2317  # (called by the trap)
 cleanup() {
   # history_latency.py stops and reaps its server and then removes the pid
   # file; a pid file left behind means it died first.
   local f pid
+  if [[ -n $helper ]]; then  # interrupted: the helper stops its server on SIGTERM
+    kill -TERM "$helper" 2> /dev/null || true
+    wait "$helper" 2> /dev/null || true
+  fi
   for f in "$work"/run*/server.pid; do
     [[ -s $f ]] || continue
     pid=$(< "$f")
@@ -124,14 +129,18 @@ for ((r = 1; r <= runs; r++)); do
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   echo
   echo "== run $r of $runs (fresh copy of the store; server: --feed none --threads ${THREADS:-2}, port $port)"
+  # In the background, so that a signal to this script runs its trap at once.
   python3 "$here/history_latency.py" --bin "$bin" --data-dir "$run/data" --port "$port" \
     --pidfile "$run/server.pid" --log "$run/server.log" --threads "${THREADS:-2}" \
     --requests "${REQUESTS:-200}" --perf-requests "${PERF_REQUESTS:-10}" --warmup "${WARMUP:-5}" \
-    --deep-pages "${DEEP_PAGES:-50}" --gzip-wait "${GZIP_WAIT:-60}" --settle "${SETTLE:-10}" "${server_env[@]}" || {
+    --deep-pages "${DEEP_PAGES:-50}" --gzip-wait "${GZIP_WAIT:-60}" --settle "${SETTLE:-10}" "${server_env[@]}" &
+  helper=$!
+  wait "$helper" || {
     status=1
     echo "--- server log (last 30 lines):" >&2
     tail -n 30 "$run/server.log" >&2 || true
   }
+  helper=
   rm -rf "$run/data"
 done
 echo
