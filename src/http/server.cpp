@@ -221,6 +221,16 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Status, version, content type and the handler's headers: what every
+  // answer's header starts with, whichever way its body is sent.
+  template <class Message>
+  void fill_header(Message& m, const HttpResponse& r) const {
+    m.result(r.status);
+    m.version(version_);
+    m.set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) m.set(name, value);
+  }
+
   void send(HttpResponse r) {
     if (options().decorate) options().decorate(request_, r);
     if (r.stream) return start_stream(std::move(r));
@@ -257,10 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (body_buffers_.size() > 1 && !head) {
       // The header, then every part as it is (one gathered write).
       auto& h = parts_header_.emplace();
-      h.result(r.status);
-      h.version(version_);
-      h.set(http::field::content_type, r.content_type);
-      for (auto& [name, value] : r.headers) h.set(name, value);
+      fill_header(h, r);
       h.keep_alive(keep_alive_);
       h.content_length(length);
       parts_serializer_.emplace(h);
@@ -273,10 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     response_ = {};
-    response_.result(r.status);
-    response_.version(version_);
-    response_.set(http::field::content_type, r.content_type);
-    for (auto& [name, value] : r.headers) response_.set(name, value);
+    fill_header(response_, r);
     response_.keep_alive(keep_alive_);
     if (head) {
       response_.content_length(length);  // what a GET would send
@@ -309,10 +313,7 @@ class Session : public std::enable_shared_from_this<Session> {
       stream_.socket().set_option(
           asio::socket_base::send_buffer_size(static_cast<int>(options().stream_send_buffer)), ec);
     auto& h = stream_header_.emplace();
-    h.result(r.status);
-    h.version(version_);
-    h.set(http::field::content_type, r.content_type);
-    for (auto& [name, value] : r.headers) h.set(name, value);
+    fill_header(h, r);
     h.keep_alive(false);
     chunked_ = version_ >= 11;
     if (chunked_) h.chunked(true);
