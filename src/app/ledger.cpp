@@ -172,6 +172,11 @@ namespace {
 constexpr std::size_t kEquityBlock = 8192;
 
 BodyPartPtr part_of(std::string text) { return std::make_shared<const BodyPart>(std::move(text)); }
+// A month of /api/performance: kept deflated only once compressed (SPEC §8
+// memory); the rare client without gzip gets it inflated as it is sent.
+BodyPartPtr gzip_only_part(std::string text) {
+  return std::make_shared<const BodyPart>(std::move(text), BodyPart::Keep::GzipOnly);
+}
 
 const BodyPartPtr& comma_part() {
   static const BodyPartPtr part = part_of(",");
@@ -310,13 +315,18 @@ void Ledger::publish_performance() {
     std::size_t begin = history_.first_closing_from(static_cast<double>(month));
     std::size_t end = history_.first_closing_from(static_cast<double>(next));
     if (begin == end) month_parts_.erase(month);
-    else month_parts_[month] = part_of(render_performance_month(month, history_, begin, end));
+    else month_parts_[month] = gzip_only_part(render_performance_month(month, history_, begin, end));
     return end;
   };
   if (all_months_dirty_) {
     month_parts_.clear();
-    for (std::size_t i = 0; i < history_.size();)
-      i = render_month(month_start_utc(history_.at(i).close_timestamp));
+    for (std::size_t i = 0; i < history_.size();) {
+      std::int64_t month = month_start_utc(history_.at(i).close_timestamp);
+      i = render_month(month);
+      // Compressed while the next months are rendered, so their plain text
+      // (~200 MB at a million trades) never all exists at once.
+      views_.compress_soon(month_parts_.at(month));
+    }
   } else {
     for (auto month : dirty_months_) render_month(month);
   }

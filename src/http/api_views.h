@@ -43,6 +43,11 @@ class ApiViews {
   ViewBodyPtr stats() const { return stats_.load(); }
   // The body for `limit` items (1..kMaxLimit).
   ViewBodyPtr recommendations(int limit) const;
+  // Starts compressing a big part before it is published, first waiting (a
+  // bounded time) while the compressor is far behind: a load that renders
+  // hundreds of MB of GzipOnly parts in a row never holds them all plain.
+  void compress_soon(const BodyPartPtr& part) { compressor_.submit_paced(part, kCompressPatience); }
+  static constexpr std::chrono::milliseconds kCompressPatience{2000};
   // Waits until every part published so far has its gzip form.
   void wait_compressed() { compressor_.drain(); }
 

@@ -238,6 +238,8 @@ class Session : public std::enable_shared_from_this<Session> {
     view_.reset();
     gzip_frame_.reset();
     body_buffers_.clear();
+    held_texts_.clear();
+    reader_.reset();
     if (r.view) {
       view_ = std::move(r.view);
       auto vary = std::find_if(r.headers.begin(), r.headers.end(),
@@ -253,17 +255,40 @@ class Session : public std::enable_shared_from_this<Session> {
         for (const auto& p : view_->parts()) body_buffers_.push_back(asio::buffer(p->deflated()->bytes));
         body_buffers_.push_back(asio::buffer(gzip_frame_->trailer));
       } else {
-        for (const auto& p : view_->parts())
-          if (!p->plain().empty()) body_buffers_.push_back(asio::buffer(p->plain()));
+        for (const auto& p : view_->parts()) {
+          auto text = p->plain();
+          if (!text) {  // a GzipOnly part: inflated as it is sent
+            body_buffers_.clear();
+            held_texts_.clear();
+            reader_.emplace(view_);
+            break;
+          }
+          if (!text->empty()) body_buffers_.push_back(asio::buffer(*text));
+          held_texts_.push_back(std::move(text));
+        }
       }
     } else {
       body_text_ = r.body ? r.body : std::make_shared<const std::string>();
       body_buffers_.push_back(asio::buffer(*body_text_));
     }
-    const std::size_t length = asio::buffer_size(body_buffers_);
+    const std::size_t length = reader_ ? view_->size() : asio::buffer_size(body_buffers_);
     const bool head = request_.method() == http::verb::head;
     if (shared_->draining) keep_alive_ = false;
     stream_.expires_after(options().read_timeout);
+    if (reader_ && !head) {
+      // The header, then the body a piece at a time as the reader inflates it.
+      auto& h = parts_header_.emplace();
+      fill_header(h, r);
+      h.keep_alive(keep_alive_);
+      h.content_length(length);
+      parts_serializer_.emplace(h);
+      http::async_write_header(stream_, *parts_serializer_,
+                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                 if (ec) return self->fail(ec);
+                                 self->write_read_piece();
+                               });
+      return;
+    }
     if (body_buffers_.size() > 1 && !head) {
       // The header, then every part as it is (one gathered write).
       auto& h = parts_header_.emplace();
@@ -290,6 +315,31 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.prepare_payload();
     }
     http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  // One piece of a plain answer whose view has GzipOnly parts (at most
+  // ViewBodyReader::kChunk inflated per turn, so other connections on this
+  // thread wait at most that long).
+  void write_read_piece() {
+    std::string_view piece;
+    try {
+      piece = reader_->next();
+    } catch (const std::exception& e) {
+      // The header promised a length: the connection is cut, the client sees
+      // a short body, never a wrong one.
+      log::error("http", std::string("cannot send a view uncompressed: ") + e.what());
+      return close();
+    }
+    if (piece.empty()) {
+      reader_.reset();
+      return on_write({}, 0);
+    }
+    stream_.expires_after(options().read_timeout);
+    asio::async_write(stream_, asio::buffer(piece.data(), piece.size()),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->fail(ec);
+                        self->write_read_piece();
+                      });
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -507,7 +557,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const std::string> body_text_;
   ViewBodyPtr view_;
   std::shared_ptr<const GzipFrame> gzip_frame_;
-  std::vector<asio::const_buffer> body_buffers_;  // what body_text_ or view_ holds
+  std::vector<asio::const_buffer> body_buffers_;  // what body_text_ or held_texts_ hold
+  std::vector<std::shared_ptr<const std::string>> held_texts_;  // view_'s parts' texts
+  std::optional<ViewBodyReader> reader_;  // a plain view_ with GzipOnly parts
   std::optional<http::response<http::empty_body>> parts_header_;
   std::optional<http::response_serializer<http::empty_body>> parts_serializer_;
   std::size_t reserved_ = 0;  // bytes of the body budget held by this request

@@ -1,7 +1,9 @@
 #include "http/view_body.h"
 
+#include <malloc.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "log/log.h"
@@ -32,26 +34,106 @@ DeflatedPart deflate_part(std::string_view plain) {
   return out;
 }
 
-void BodyPart::compress() const {
-  if (deflated_.load()) return;
-  deflated_.store(std::make_shared<const DeflatedPart>(deflate_part(plain_)));
+BodyPart::BodyPart(std::string plain, Keep keep)
+    : size_(plain.size()), keep_(keep), plain_(std::make_shared<const std::string>(std::move(plain))) {}
+
+std::size_t BodyPart::compress() const {
+  if (deflated_.load()) return 0;
+  auto text = plain_.load();
+  if (!text) return 0;  // another thread compressed it and let the text go
+  deflated_.store(std::make_shared<const DeflatedPart>(deflate_part(*text)));
+  if (keep_ != Keep::GzipOnly) return 0;
+  plain_.store(nullptr);  // readers still holding it keep it alive
+  return size_;
 }
 
 ViewBody::ViewBody(std::vector<BodyPartPtr> parts) : parts_(std::move(parts)) {
-  for (const auto& p : parts_) size_ += p->plain().size();
+  for (const auto& p : parts_) size_ += p->size();
 }
 
 std::shared_ptr<const ViewBody> ViewBody::of(std::string text) {
   auto part = std::make_shared<const BodyPart>(std::move(text));
-  if (part->plain().size() >= kMinGzipBody && part->plain().size() <= kCompressInline) part->compress();
+  if (part->size() >= kMinGzipBody && part->size() <= kCompressInline) part->compress();
   return std::make_shared<const ViewBody>(std::vector<BodyPartPtr>{std::move(part)});
+}
+
+bool ViewBody::all_plain() const {
+  for (const auto& p : parts_)
+    if (!p->plain()) return false;
+  return true;
 }
 
 std::string ViewBody::text() const {
   std::string out;
   out.reserve(size_);
-  for (const auto& p : parts_) out += p->plain();
+  // A reader needs an owner; this body outlives the call, so a non-owning one.
+  ViewBodyReader reader(std::shared_ptr<const ViewBody>(std::shared_ptr<const ViewBody>(), this));
+  for (auto piece = reader.next(); !piece.empty(); piece = reader.next()) out += piece;
   return out;
+}
+
+struct ViewBodyReader::Inflate {
+  z_stream zs{};
+  std::shared_ptr<const DeflatedPart> source;
+  std::string out;
+  std::size_t expected = 0;  // the part's plain size
+  std::size_t produced = 0;
+  Inflate(std::shared_ptr<const DeflatedPart> d, std::size_t size, std::size_t chunk)
+      : source(std::move(d)), out(chunk, '\0'), expected(size) {
+    if (inflateInit2(&zs, -15) != Z_OK) throw std::runtime_error("zlib: inflateInit2 failed");
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(source->bytes.data()));
+    zs.avail_in = static_cast<uInt>(source->bytes.size());
+  }
+  ~Inflate() { inflateEnd(&zs); }
+  Inflate(const Inflate&) = delete;
+  Inflate& operator=(const Inflate&) = delete;
+  // The next inflated bytes of the part; empty when it is all out.
+  std::string_view next() {
+    if (produced == expected) return {};  // (what is left is the sync flush's empty block)
+    std::size_t want = std::min(out.size(), expected - produced);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(want);
+    int rc = inflate(&zs, Z_SYNC_FLUSH);
+    std::size_t got = want - zs.avail_out;
+    if ((rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) || got == 0)
+      throw std::runtime_error("a compressed part does not inflate to its text");
+    produced += got;
+    return {out.data(), got};
+  }
+};
+
+ViewBodyReader::ViewBodyReader(std::shared_ptr<const ViewBody> body, std::size_t chunk)
+    : body_(std::move(body)), chunk_(std::max<std::size_t>(chunk, 1)) {}
+
+ViewBodyReader::~ViewBodyReader() = default;
+
+std::string_view ViewBodyReader::next() {
+  text_.reset();
+  const auto& parts = body_->parts();
+  while (index_ < parts.size()) {
+    if (inflate_) {
+      auto piece = inflate_->next();
+      if (!piece.empty()) return piece;
+      inflate_.reset();
+      ++index_;
+      continue;
+    }
+    const auto& part = parts[index_];
+    if (part->size() == 0) {
+      ++index_;
+      continue;
+    }
+    // The text first: a part drops it only after its deflated form is set.
+    if (auto text = part->plain()) {
+      text_ = std::move(text);
+      ++index_;
+      return *text_;
+    }
+    auto deflated = part->deflated();
+    if (!deflated) throw std::runtime_error("a part has neither its text nor its compressed form");
+    inflate_ = std::make_unique<Inflate>(std::move(deflated), part->size(), chunk_);
+  }
+  return {};
 }
 
 std::shared_ptr<const GzipFrame> ViewBody::gzip() const {
@@ -62,7 +144,7 @@ std::shared_ptr<const GzipFrame> ViewBody::gzip() const {
   for (const auto& p : parts_) {
     auto d = p->deflated();
     if (!d) return nullptr;
-    crc = crc32_combine(crc, d->crc, static_cast<z_off_t>(p->plain().size()));
+    crc = crc32_combine(crc, d->crc, static_cast<z_off_t>(p->size()));
     deflated += d->bytes.size();
   }
   auto frame = std::make_shared<GzipFrame>();
@@ -86,32 +168,58 @@ BodyCompressor::~BodyCompressor() {
     stop_ = true;
   }
   wake_.notify_all();
+  room_.notify_all();
   thread_.join();
+}
+
+void BodyCompressor::enqueue_locked(const BodyPartPtr& part, std::size_t& dropped) {
+  if (queue_.size() >= kMaxQueued) {
+    queued_bytes_ -= queue_.front().bytes;
+    queue_.pop_front();
+    ++dropped;
+  }
+  queue_.push_back({part, part->size()});
+  queued_bytes_ += part->size();
+}
+
+void BodyCompressor::report_dropped(std::size_t dropped) {
+  if (!dropped) return;
+  dropped_ += dropped;
+  log::error("http", "compression queue full: " + std::to_string(dropped) +
+                         " parts of published views will be sent uncompressed");
 }
 
 void BodyCompressor::submit(const ViewBody& body) {
   if (body.size() < kMinGzipBody) return;
   std::size_t dropped = 0;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& p : body.parts()) {
-      if (p->deflated()) continue;
-      if (p->plain().size() <= kCompressInline) {
-        p->compress();
-        continue;
-      }
-      if (queue_.size() >= kMaxQueued) {
-        queue_.pop_front();
-        ++dropped;
-      }
-      queue_.push_back(p);
+  bool queued = false;
+  for (const auto& p : body.parts()) {
+    if (p->deflated()) continue;
+    if (p->size() <= kCompressInline) {
+      p->compress();  // small: here, outside the queue's lock
+      continue;
     }
+    std::lock_guard lock(mutex_);
+    enqueue_locked(p, dropped);
+    queued = true;
   }
-  if (dropped) {
-    dropped_ += dropped;
-    log::error("http", "compression queue full: " + std::to_string(dropped) +
-                           " parts of published views will be sent uncompressed");
+  report_dropped(dropped);
+  if (queued) wake_.notify_one();
+}
+
+void BodyCompressor::submit_paced(const BodyPartPtr& part, std::chrono::milliseconds patience) {
+  if (part->deflated()) return;
+  if (part->size() <= kCompressInline) {
+    part->compress();
+    return;
   }
+  std::size_t dropped = 0;
+  {
+    std::unique_lock lock(mutex_);
+    room_.wait_for(lock, patience, [this] { return stop_ || queued_bytes_ <= kPaceBytes; });
+    enqueue_locked(part, dropped);
+  }
+  report_dropped(dropped);
   wake_.notify_one();
 }
 
@@ -125,18 +233,32 @@ void BodyCompressor::run() {
   for (;;) {
     wake_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (stop_) return;
-    auto part = queue_.front().lock();
+    auto part = queue_.front().part.lock();
+    queued_bytes_ -= queue_.front().bytes;
     queue_.pop_front();
     busy_ = true;
     lock.unlock();
+    room_.notify_all();
+    std::size_t released = 0;
     if (part) {
       try {
-        part->compress();
+        released = part->compress();
       } catch (const std::exception& e) {
         log::error("http", std::string("cannot compress a view: ") + e.what() + "; it is sent uncompressed");
       }
     }
+    part.reset();  // the text goes now, unless a reader still holds it
     lock.lock();
+    released_ += released;
+    bool trim = queue_.empty() && released_ >= kTrimAfter;
+    if (trim) {
+      released_ = 0;
+      lock.unlock();
+      // Big texts let go of in the middle of the heap stay counted in RSS
+      // until trimmed (the load's months: ~200 MB at a million trades).
+      malloc_trim(0);
+      lock.lock();
+    }
     busy_ = false;
     if (queue_.empty()) idle_.notify_all();
   }

@@ -2,6 +2,8 @@
 // does not have (one that never answers, or answers late).
 #include "http/server.h"
 
+#include "http/view_body.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -108,6 +110,100 @@ TEST_F(ServerFixture, HandlerAnsweringAtOnceArmsNoTimeout) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(get("/").first, 200u);
   std::this_thread::sleep_for(1500ms);
   EXPECT_EQ(server_->counters().handler_timeouts, 0u);
+}
+
+// A view whose big parts keep only their deflated form (as /api/performance's
+// months do), the text it stands for, and the answer to one request for it.
+struct GzipOnlyView {
+  qc::ViewBodyPtr body;
+  std::string text;
+};
+
+GzipOnlyView gzip_only_view() {
+  GzipOnlyView v;
+  std::vector<qc::BodyPartPtr> parts;
+  for (int m = 0; m < 3; ++m) {
+    std::string month;
+    for (int i = 0; i < 20000; ++i) month += "{\"m\":" + std::to_string(m) + ",\"i\":" + std::to_string(i) + "},";
+    v.text += month;
+    auto part = std::make_shared<const qc::BodyPart>(std::move(month), qc::BodyPart::Keep::GzipOnly);
+    part->compress();
+    parts.push_back(std::move(part));
+  }
+  auto tail = std::make_shared<const qc::BodyPart>("{}");
+  tail->compress();
+  parts.push_back(std::move(tail));
+  v.text += "{}";
+  v.body = std::make_shared<const qc::ViewBody>(std::move(parts));
+  return v;
+}
+
+struct Answer {
+  unsigned status = 0;
+  std::string body, encoding, length;
+};
+
+Answer request(std::uint16_t port, http::verb verb, const char* accept_encoding) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  stream.expires_after(20s);
+  http::request<http::empty_body> req{verb, "/view", 11};
+  req.set(http::field::host, "x");
+  if (accept_encoding) req.set(http::field::accept_encoding, accept_encoding);
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  parser.skip(verb == http::verb::head);
+  http::read(stream, buffer, parser);
+  auto& res = parser.get();
+  return {res.result_int(), res.body(), std::string(res[http::field::content_encoding]),
+          std::string(res[http::field::content_length])};
+}
+
+TEST_F(ServerFixture, APlainAnswerInflatesGzipOnlyPartsToExactlyTheText) {
+  auto view = gzip_only_view();
+  ASSERT_GT(view.text.size(), 2 * qc::ViewBodyReader::kChunk);  // several pieces
+  start([&view](qc::HttpRequest&, qc::Respond respond) {
+    qc::HttpResponse r;
+    r.view = view.body;
+    respond(std::move(r));
+  }, 10s);
+  auto a = request(server_->port(), http::verb::get, nullptr);
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_EQ(a.encoding, "");
+  EXPECT_EQ(a.length, std::to_string(view.text.size()));
+  EXPECT_TRUE(a.body == view.text);
+  // The connection stays usable: a second answer on a new one is the same.
+  EXPECT_TRUE(request(server_->port(), http::verb::get, "identity").body == view.text);
+}
+
+TEST_F(ServerFixture, HeadOfAViewWithGzipOnlyPartsGivesThePlainLength) {
+  auto view = gzip_only_view();
+  start([&view](qc::HttpRequest&, qc::Respond respond) {
+    qc::HttpResponse r;
+    r.view = view.body;
+    respond(std::move(r));
+  }, 10s);
+  auto a = request(server_->port(), http::verb::head, nullptr);
+  EXPECT_EQ(a.status, 200u);
+  EXPECT_EQ(a.length, std::to_string(view.text.size()));
+  EXPECT_TRUE(a.body.empty());
+}
+
+TEST_F(ServerFixture, AGzipAnswerOfGzipOnlyPartsIsTheirDeflatedBytes) {
+  auto view = gzip_only_view();
+  start([&view](qc::HttpRequest&, qc::Respond respond) {
+    qc::HttpResponse r;
+    r.view = view.body;
+    respond(std::move(r));
+  }, 10s);
+  auto a = request(server_->port(), http::verb::get, "gzip");
+  EXPECT_EQ(a.encoding, "gzip");
+  ASSERT_NE(view.body->gzip(), nullptr);
+  EXPECT_EQ(a.body.size(), view.body->gzip()->size);
+  EXPECT_LT(a.body.size(), view.text.size() / 4);
 }
 
 TEST(DefaultMaxConnections, LeavesRoomForTheServersOwnFiles) {

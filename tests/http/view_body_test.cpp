@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "http/content_coding.h"
 #include "http/view_body.h"
@@ -110,6 +113,106 @@ TEST(ViewBody, TheCompressorSkipsAPartNobodyHoldsAnyMore) {
     compressor.submit(*body);
   }  // gone before (or while) its turn comes: nothing to do, nothing crashes
   compressor.drain();
+  EXPECT_EQ(compressor.dropped(), 0u);
+}
+
+std::shared_ptr<const BodyPart> gzip_only_part(std::string text) {
+  return std::make_shared<const BodyPart>(std::move(text), BodyPart::Keep::GzipOnly);
+}
+
+// Everything a reader gives, and the biggest piece it gave.
+std::string read_all(qc::ViewBodyReader& reader, std::size_t* biggest = nullptr) {
+  std::string out;
+  for (auto piece = reader.next(); !piece.empty(); piece = reader.next()) {
+    if (biggest) *biggest = std::max(*biggest, piece.size());
+    out += piece;
+  }
+  return out;
+}
+
+TEST(GzipOnlyPart, LetsGoOfItsTextOnceCompressedAndKeepsItsSize) {
+  std::string text = json_like(3000, 'g');
+  auto part = gzip_only_part(text);
+  ASSERT_NE(part->plain(), nullptr);
+  EXPECT_EQ(part->compress(), text.size());
+  EXPECT_EQ(part->plain(), nullptr);
+  EXPECT_EQ(part->size(), text.size());
+  EXPECT_EQ(part->compress(), 0u);  // again: nothing more to let go of
+}
+
+TEST(GzipOnlyPart, AnOrdinaryPartKeepsItsText) {
+  auto part = std::make_shared<const BodyPart>(json_like(3000, 'h'));
+  EXPECT_EQ(part->compress(), 0u);
+  ASSERT_NE(part->plain(), nullptr);
+  EXPECT_EQ(*part->plain(), json_like(3000, 'h'));
+}
+
+TEST(GzipOnlyPart, TextHeldByAReaderOutlivesTheCompression) {
+  auto part = gzip_only_part(json_like(3000, 'i'));
+  auto held = part->plain();
+  part->compress();
+  EXPECT_EQ(part->plain(), nullptr);
+  EXPECT_EQ(*held, json_like(3000, 'i'));
+}
+
+TEST(ViewBodyReader, InflatesGzipOnlyPartsBetweenPlainOnesToExactlyTheText) {
+  std::string a = json_like(20, 'a'), b = json_like(4000, 'b'), c = json_like(7000, 'c');
+  auto pb = gzip_only_part(b), pc = gzip_only_part(c);
+  pb->compress();
+  pc->compress();
+  auto body = std::make_shared<const ViewBody>(std::vector<qc::BodyPartPtr>{
+      compressed_part(a), pb, compressed_part(""), pc, std::make_shared<const BodyPart>("]}")});
+  EXPECT_FALSE(body->all_plain());
+  qc::ViewBodyReader reader(body, 1000);
+  std::size_t biggest = 0;
+  EXPECT_EQ(read_all(reader, &biggest), a + b + c + "]}");
+  EXPECT_EQ(body->text(), a + b + c + "]}");
+  EXPECT_TRUE(reader.next().empty());  // the end stays the end
+  // Inflated pieces are at most a chunk (the plain parts are smaller).
+  ASSERT_LT(a.size(), 1000u);
+  EXPECT_EQ(biggest, 1000u);
+}
+
+TEST(ViewBodyReader, GivesAPartWithItsTextWholeWithoutCopying) {
+  auto part = std::make_shared<const BodyPart>(json_like(5000, 'k'));
+  auto body = std::make_shared<const ViewBody>(std::vector<qc::BodyPartPtr>{part});
+  EXPECT_TRUE(body->all_plain());
+  qc::ViewBodyReader reader(body, 10);
+  auto piece = reader.next();
+  EXPECT_EQ(piece.data(), part->plain()->data());
+  EXPECT_EQ(piece.size(), part->size());
+}
+
+TEST(ViewBodyReader, AnEmptyBodyGivesNothing) {
+  auto body = std::make_shared<const ViewBody>(std::vector<qc::BodyPartPtr>{});
+  qc::ViewBodyReader reader(body);
+  EXPECT_TRUE(reader.next().empty());
+}
+
+TEST(ViewBody, GzipOfABodyWithGzipOnlyPartsIsStillTheWholeText) {
+  std::string a = json_like(4000, 'm'), b = json_like(100, 'n');
+  auto pa = gzip_only_part(a);
+  pa->compress();
+  ViewBody body({pa, compressed_part(b)});
+  bool ended = false;
+  EXPECT_EQ(gunzip(gzip_bytes(body), &ended), a + b);
+  EXPECT_TRUE(ended);
+}
+
+TEST(BodyCompressor, PacedPartsAreAllCompressedAndGzipOnlyOnesLetGo) {
+  qc::BodyCompressor compressor;
+  std::vector<qc::BodyPartPtr> parts;
+  for (int i = 0; i < 20; ++i) {
+    parts.push_back(gzip_only_part(json_like(20000, static_cast<char>('a' + i))));
+    ASSERT_GT(parts.back()->size(), qc::kCompressInline);
+    compressor.submit_paced(parts.back(), std::chrono::milliseconds(2000));
+  }
+  compressor.drain();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(parts[i]->plain(), nullptr) << i;
+    ViewBody body({parts[i]});
+    EXPECT_EQ(body.text(), json_like(20000, static_cast<char>('a' + i))) << i;
+  }
   EXPECT_EQ(compressor.dropped(), 0u);
 }
 
