@@ -1,6 +1,7 @@
 #include "notify/webhook_client.h"
 
-#include <netdb.h>
+#include "net/host_lookup.h"
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -12,14 +13,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 #include <variant>
 
 namespace qc {
@@ -32,18 +31,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t kBodySnippet = 4096;
-
-// One name lookup on a thread of its own; the waiter may give up on it (a
-// deadline, abort()), and the thread then drops its late answer.
-struct Lookup {
-  std::mutex mutex;
-  std::condition_variable finished;
-  bool done = false;
-  bool abandoned = false;
-  int rc = 0;
-  int error_number = 0;
-  std::vector<tcp::endpoint> found;
-};
 
 // What went wrong, and where.
 struct Failure {
@@ -83,7 +70,7 @@ struct WebhookClient::Impl {
   std::condition_variable aborted_cv;
   bool aborted = false;
   asio::io_context* active = nullptr;  // the POST in flight
-  std::shared_ptr<Lookup> lookup;      // the name lookup waited for
+  std::shared_ptr<HostLookup> lookup;      // the name lookup waited for
 
   Impl() {
     ssl.set_default_verify_paths();
@@ -96,54 +83,22 @@ struct WebhookClient::Impl {
   std::variant<std::vector<tcp::endpoint>, Failure> resolve(const WebhookEndpoint& e, Clock::time_point deadline,
                                                            std::chrono::milliseconds timeout) {
     std::uint16_t port = static_cast<std::uint16_t>(std::stoi(e.port));
-    boost::system::error_code ec;
-    auto address = asio::ip::make_address(e.host, ec);
-    if (!ec) return std::vector<tcp::endpoint>{tcp::endpoint(address, port)};
-    auto l = std::make_shared<Lookup>();
+    auto l = HostLookup::start(e.host, port);
     {
       std::lock_guard lock(mutex);
       if (aborted) return Failure{"stopped", "stopped"};
-      lookup = l;
+      lookup = l;  // abort() abandons it
     }
-    std::thread([l, host = e.host, port] {
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* list = nullptr;
-      int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
-      int error_number = errno;
-      std::vector<tcp::endpoint> found;
-      for (addrinfo* a = rc == 0 ? list : nullptr; a; a = a->ai_next) {
-        if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) || a->ai_addrlen > sizeof(sockaddr_in6))
-          continue;
-        tcp::endpoint endpoint;
-        std::memcpy(endpoint.data(), a->ai_addr, a->ai_addrlen);
-        endpoint.port(port);
-        found.push_back(endpoint);
-      }
-      if (list) ::freeaddrinfo(list);
-      std::lock_guard lock(l->mutex);
-      l->rc = rc;
-      l->error_number = error_number;
-      l->found = std::move(found);
-      l->done = true;
-      l->finished.notify_all();
-    }).detach();
-    std::unique_lock lock(l->mutex);
-    bool done = l->finished.wait_until(lock, deadline, [&] { return l->done || l->abandoned; });
-    bool abandoned = l->abandoned;
-    lock.unlock();
+    auto waited = l->wait_until(deadline);
     {
-      std::lock_guard impl_lock(mutex);
+      std::lock_guard lock(mutex);
       lookup.reset();
     }
-    if (abandoned) return Failure{"stopped", "stopped"};
-    if (!done) return Failure{"timeout", "no answer within " + seconds_text(timeout) + " (resolving the host name)"};
-    if (l->rc == EAI_SYSTEM)
-      return Failure{"dns", std::string("cannot resolve the host name: ") + std::strerror(l->error_number)};
-    if (l->rc != 0) return Failure{"dns", std::string("cannot resolve the host name: ") + ::gai_strerror(l->rc)};
-    if (l->found.empty()) return Failure{"dns", "the host name has no IPv4 or IPv6 address"};
-    return std::move(l->found);
+    if (waited == HostLookup::Wait::Abandoned) return Failure{"stopped", "stopped"};
+    if (waited == HostLookup::Wait::TimedOut)
+      return Failure{"timeout", "no answer within " + seconds_text(timeout) + " (resolving the host name)"};
+    if (!l->error().empty()) return Failure{"dns", l->error()};
+    return l->endpoints();
   }
 };
 
@@ -156,11 +111,7 @@ void WebhookClient::abort() {
   std::lock_guard lock(impl_->mutex);
   impl_->aborted = true;
   if (impl_->active) impl_->active->stop();
-  if (auto l = impl_->lookup) {
-    std::lock_guard lookup_lock(l->mutex);
-    l->abandoned = true;
-    l->finished.notify_all();
-  }
+  if (auto l = impl_->lookup) l->abandon();
 }
 
 WebhookResponse WebhookClient::post(const WebhookEndpoint& e, const HttpHeaders& headers,

@@ -6,7 +6,7 @@
 // it) nor the password.
 #include "cache/redis/redis_connection.h"
 
-#include <netdb.h>
+#include "net/host_lookup.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -22,12 +22,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
-#include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 namespace qc {
 namespace {
@@ -65,61 +62,15 @@ bool is_ip_literal(const std::string& host) {
   return !ec;
 }
 
-// getaddrinfo has no timeout of its own (the resolver's retries can take
-// tens of seconds), so it runs on a thread of its own that the caller stops
-// waiting for at the deadline; a late answer is then dropped with the state
-// the thread shares.
+// The name is looked up on a thread of its own (net/host_lookup.h) that the
+// caller stops waiting for at the deadline.
 std::vector<tcp::endpoint> resolve(const std::string& host, std::uint16_t port,
                                    Clock::time_point deadline, std::chrono::milliseconds limit) {
-  error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (!ec) return {tcp::endpoint(address, port)};
-
-  struct Lookup {
-    std::mutex mutex;
-    std::condition_variable finished;
-    bool done = false;
-    int rc = 0;
-    int error_number = 0;
-    std::vector<tcp::endpoint> found;
-  };
-  auto lookup = std::make_shared<Lookup>();
-  std::thread([lookup, host, port] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* list = nullptr;
-    int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
-    int error_number = errno;
-    std::vector<tcp::endpoint> found;
-    for (addrinfo* a = rc == 0 ? list : nullptr; a; a = a->ai_next) {
-      if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
-          a->ai_addrlen > sizeof(sockaddr_in6))
-        continue;
-      tcp::endpoint endpoint;
-      std::memcpy(endpoint.data(), a->ai_addr, a->ai_addrlen);
-      endpoint.port(port);
-      found.push_back(endpoint);
-    }
-    if (list) ::freeaddrinfo(list);
-    std::lock_guard lock(lookup->mutex);
-    lookup->rc = rc;
-    lookup->error_number = error_number;
-    lookup->found = std::move(found);
-    lookup->done = true;
-    lookup->finished.notify_all();
-  }).detach();
-
-  std::unique_lock lock(lookup->mutex);
-  if (!lookup->finished.wait_until(lock, deadline, [&] { return lookup->done; }))
+  auto lookup = HostLookup::start(host, port);
+  if (lookup->wait_until(deadline) != HostLookup::Wait::Done)
     throw RedisFailure("timed out after " + ms(limit) + " resolving the host name");
-  if (lookup->rc == EAI_SYSTEM)
-    throw RedisFailure("cannot resolve the host name: " +
-                       std::string(std::strerror(lookup->error_number)));
-  if (lookup->rc != 0)
-    throw RedisFailure("cannot resolve the host name: " + std::string(::gai_strerror(lookup->rc)));
-  if (lookup->found.empty()) throw RedisFailure("the host name has no IPv4 or IPv6 address");
-  return std::move(lookup->found);
+  if (!lookup->error().empty()) throw RedisFailure(lookup->error());
+  return lookup->endpoints();
 }
 
 struct FreeCommand {
