@@ -321,7 +321,7 @@ void Ledger::publish_performance() {
   if (all_months_dirty_) {
     month_parts_.clear();
     for (std::size_t i = 0; i < history_.size();) {
-      std::int64_t month = month_start_utc(history_.at(i).close_timestamp);
+      std::int64_t month = month_start_utc(history_.close_timestamp_at(i));
       i = render_month(month);
       // Compressed while the next months are rendered, so their plain text
       // (~200 MB at a million trades) never all exists at once.

@@ -101,7 +101,7 @@ std::string render_performance_month(std::int64_t month, const TradeHistory& his
                                      std::size_t end) {
   // Summed in §4.3 order, like PerformanceMonth::realized_pnl: bit-identical.
   double realized = 0;
-  for (std::size_t i = begin; i < end; ++i) realized += history.at(i).pnl;
+  for (std::size_t i = begin; i < end; ++i) realized += history.pnl_at(i);
   std::string out;
   out.reserve(64 + (end - begin) * 220);
   JsonWriter w(out);

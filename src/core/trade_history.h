@@ -75,6 +75,9 @@ class TradeHistory {
   bool empty() const { return rows_.empty(); }
   // The i-th trade in §4.3 order.
   ClosedPosition at(std::size_t i) const;
+  // Its pnl and close time alone (no symbol or notes strings made).
+  double pnl_at(std::size_t i) const { return rows_.at(i).pnl; }
+  double close_timestamp_at(std::size_t i) const { return rows_.at(i).close_timestamp; }
   // The first trade (in §4.3 order) closing at or after `close_timestamp`;
   // size() when none does.
   std::size_t first_closing_from(double close_timestamp) const;

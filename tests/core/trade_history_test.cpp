@@ -180,6 +180,17 @@ TEST(TradeHistory, RandomArrivalOrderGivesSection43Order) {
   EXPECT_EQ(all_in_order(h), sorted);
 }
 
+TEST(TradeHistory, PnlAndCloseTimeAloneMatchTheWholeTrade) {
+  auto trades = random_trades(11);
+  TradeHistory h;
+  for (const auto& t : trades) (void)h.add(t);
+  ASSERT_EQ(h.size(), trades.size());
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(h.pnl_at(i), h.at(i).pnl) << i;
+    EXPECT_EQ(h.close_timestamp_at(i), h.at(i).close_timestamp) << i;
+  }
+}
+
 // --- pages -------------------------------------------------------------------------------
 
 TEST(TradePage, EmptyHistoryGivesNoTradesAndNoCursor) {
