@@ -20,6 +20,7 @@
 #include "log/redact.h"
 #include "notify/webhook_body.h"
 #include "notify/webhook_endpoint.h"
+#include "text/ascii.h"
 
 namespace qc {
 namespace {
@@ -29,11 +30,6 @@ std::string trim(std::string s) {
   if (b == std::string::npos) return {};
   auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 template <class T>
@@ -120,7 +116,7 @@ std::string origin_problem(const std::string& entry) {
   if (sep == std::string::npos)
     return quoted + " is not an origin: " + shape + ", e.g. https://app.example";
   std::string scheme = entry.substr(0, sep);
-  if (lower(scheme) != "http" && lower(scheme) != "https")
+  if (ascii_lower(scheme) != "http" && ascii_lower(scheme) != "https")
     return quoted + " has scheme '" + scheme + "': " + shape;
   std::string rest = entry.substr(sep + 3);
   auto end = rest.find_first_of("/?#");
@@ -188,7 +184,7 @@ std::string origin_problem(const std::string& entry) {
         return quoted + ": '" + host + "' is not a host name";
     if (host.front() == '.' || host.back() == '.' || host.find("..") != std::string::npos)
       return quoted + ": '" + host + "' has an empty label";
-    canonical_host = lower(host);
+    canonical_host = ascii_lower(host);
   }
 
   std::string canonical_port;
@@ -198,10 +194,10 @@ std::string origin_problem(const std::string& entry) {
     if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || value < 1 || value > 65535)
       return quoted + ": the port must be a number from 1 to 65535, got '" + port + "'";
     bool is_default =
-        (lower(scheme) == "http" && value == 80) || (lower(scheme) == "https" && value == 443);
+        (ascii_lower(scheme) == "http" && value == 80) || (ascii_lower(scheme) == "https" && value == 443);
     if (!is_default) canonical_port = ":" + std::to_string(value);
   }
-  std::string canonical = lower(scheme) + "://" + canonical_host + canonical_port;
+  std::string canonical = ascii_lower(scheme) + "://" + canonical_host + canonical_port;
   if (canonical != entry)
     return quoted +
            " is not in the form browsers send in the Origin header (lowercase, no "
@@ -237,7 +233,7 @@ void check_readable_file(const std::string& name, const std::string& path) {
 
 // QC_REDIS_TLS_VERIFY: 0, 1, true or false (any case).
 bool parse_tls_verify(const std::string& value) {
-  const std::string v = lower(trim(value));
+  const std::string v = ascii_lower(trim(value));
   if (v == "1" || v == "true") return true;
   if (v == "0" || v == "false") return false;
   throw ConfigError(
@@ -252,7 +248,7 @@ bool parse_tls_verify(const std::string& value) {
 void check_redis(ServeConfig& c) {
   c.redis_url = trim(c.redis_url);
   if (auto sep = c.redis_url.find("://"); sep != std::string::npos)
-    c.redis_url = lower(c.redis_url.substr(0, sep)) + c.redis_url.substr(sep);
+    c.redis_url = ascii_lower(c.redis_url.substr(0, sep)) + c.redis_url.substr(sep);
   if (!c.redis_tls_ca_file.empty())
     check_readable_file("QC_REDIS_TLS_CA_FILE", c.redis_tls_ca_file);
   std::optional<RedisEndpoint> endpoint;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "text/ascii.h"
 #include "text/json_string.h"
 
 namespace qc::log {
@@ -113,8 +114,7 @@ struct State {
   std::string masked(std::string_view message) const {
     std::string out(message);
     if (secrets.empty()) return out;
-    std::string lower = out;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string lower = ascii_lower(out);
     for (const auto& secret : secrets) {
       for (std::size_t pos = 0; (pos = lower.find(secret, pos)) != std::string::npos;) {
         out.replace(pos, secret.size(), "***");
@@ -256,8 +256,7 @@ void write(Level level, std::string_view component, std::string_view message) {
 
 void add_secret(std::string_view secret) {
   if (secret.size() < 3) return;  // masking "t" everywhere would destroy every line
-  std::string lower(secret);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii_lower(secret);
   auto& s = state();
   std::lock_guard lock(s.mutex);
   if (std::find(s.secrets.begin(), s.secrets.end(), lower) == s.secrets.end()) s.secrets.push_back(std::move(lower));

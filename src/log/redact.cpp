@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "text/percent.h"
+#include "text/ascii.h"
 
 namespace qc {
 namespace {
@@ -12,8 +13,7 @@ namespace {
 bool secret_parameter(std::string_view name) {
   static constexpr std::array<std::string_view, 9> names = {
       "apikey", "api_key", "password", "passwd", "pwd", "token", "access_token", "secret", "key"};
-  std::string lower(name);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii_lower(name);
   return std::find(names.begin(), names.end(), lower) != names.end();
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "text/json_string.h"
+#include "text/ascii.h"
 
 namespace qc {
 namespace {
@@ -58,8 +59,7 @@ std::string slack_escaped(std::string_view line) {
 }  // namespace
 
 std::optional<WebhookFormat> parse_webhook_format(std::string_view text) {
-  std::string v(text);
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string v = ascii_lower(text);
   if (v == "json") return WebhookFormat::Json;
   if (v == "slack") return WebhookFormat::Slack;
   if (v == "discord") return WebhookFormat::Discord;

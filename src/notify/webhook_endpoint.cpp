@@ -6,24 +6,16 @@
 #include <charconv>
 
 #include "notify/webhook_signature.h"
+#include "text/ascii.h"
 
 namespace qc {
-namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
-
 WebhookEndpoint parse_webhook_url(std::string_view text, int index) {
   const std::string where = "entry " + std::to_string(index);
   // Only the scheme is ever quoted back: the rest may hold the secret.
   auto sep = text.find("://");
   if (sep == std::string_view::npos)
     throw WebhookUrlError(where + " is not a URL: write http://host/path or https://host/path");
-  std::string scheme = lower(std::string(text.substr(0, sep)));
+  std::string scheme = ascii_lower(text.substr(0, sep));
   if (scheme != "http" && scheme != "https") {
     bool printable = scheme.size() <= 16 && !scheme.empty();
     for (unsigned char c : scheme) printable = printable && (std::isalnum(c) || c == '+' || c == '-' || c == '.');
@@ -46,7 +38,7 @@ WebhookEndpoint parse_webhook_url(std::string_view text, int index) {
   WebhookEndpoint e;
   e.url = copy;
   e.tls = scheme == "https";
-  e.host = lower(std::string(u.host_address()));
+  e.host = ascii_lower(u.host_address());
   if (e.host.empty()) throw WebhookUrlError(where + " (" + scheme + "://) has no host");
   const bool ipv6 = u.host_type() == boost::urls::host_type::ipv6;
   const std::string shown_host = ipv6 ? "[" + e.host + "]" : e.host;

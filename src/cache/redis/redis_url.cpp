@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "log/redact.h"
+#include "text/ascii.h"
 #include "text/percent.h"
 
 namespace qc {
@@ -21,12 +22,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && space(s.front())) s.remove_prefix(1);
   while (!s.empty() && space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool all_digits(std::string_view s) {
@@ -47,7 +42,7 @@ bool valid_ipv6(std::string_view h) {
 
 // The value of ssl_cert_reqs: true = verify, false = do not; nullopt: unknown.
 std::optional<bool> cert_reqs(std::string_view value) {
-  const std::string v = lower(value);
+  const std::string v = ascii_lower(value);
   if (v == "none" || v == "cert_none") return false;
   if (v == "required" || v == "cert_required") return true;
   return std::nullopt;
@@ -93,7 +88,7 @@ RedisEndpoint parse_redis_url(std::string_view input) {
   if (sep == std::string_view::npos)
     throw fail("not a URL; expected " + std::string(kShape) +
                " (for a bare host name, set REDIS_HOST instead)");
-  const std::string scheme = lower(url.substr(0, sep));
+  const std::string scheme = ascii_lower(url.substr(0, sep));
   if (scheme == "unix") throw fail("Unix-socket URLs are not supported; use redis://host:port");
   if (scheme != "redis" && scheme != "rediss")
     throw fail("unsupported scheme '" + scheme + "'; expected " + std::string(kShape));
@@ -190,7 +185,7 @@ RedisEndpoint parse_redis_url(std::string_view input) {
     std::string_view piece = query.substr(0, amp);
     if (!piece.empty()) {
       auto eq = piece.find('=');
-      const std::string name = lower(piece.substr(0, eq));
+      const std::string name = ascii_lower(piece.substr(0, eq));
       std::string_view raw =
           eq == std::string_view::npos ? std::string_view{} : piece.substr(eq + 1);
       auto value = percent_decode(raw);
@@ -206,7 +201,7 @@ RedisEndpoint parse_redis_url(std::string_view input) {
               "CERT_REQUIRED, the default); got '" +
               *value + "'");
         ep.tls_verify = *verify;
-        ep.tls_verify_source = "ssl_cert_reqs=" + lower(*value);
+        ep.tls_verify_source = "ssl_cert_reqs=" + ascii_lower(*value);
       } else if (name == "ssl_ca_certs") {
         if (seen_ca) throw fail("ssl_ca_certs is given twice");
         seen_ca = true;

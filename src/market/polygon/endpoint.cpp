@@ -5,16 +5,9 @@
 #include <cctype>
 #include <charconv>
 
+#include "text/ascii.h"
+
 namespace qc {
-
-namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 std::string Endpoint::origin() const {
   bool default_port = (tls && port == "443") || (!tls && port == "80");
@@ -28,12 +21,12 @@ std::optional<Endpoint> parse_endpoint(std::string_view url) {
   if (!parsed) return std::nullopt;
   const auto& u = *parsed;
   Endpoint e;
-  e.scheme = lower(std::string(u.scheme()));
+  e.scheme = ascii_lower(u.scheme());
   if (e.scheme == "https" || e.scheme == "wss")
     e.tls = true;
   else if (e.scheme != "http" && e.scheme != "ws")
     return std::nullopt;
-  e.host = lower(std::string(u.host_address()));
+  e.host = ascii_lower(u.host_address());
   if (e.host.empty()) return std::nullopt;
   if (u.has_port() && !u.port().empty()) {
     // Plain decimal without leading zeros, so "0443" and "443" compare equal.

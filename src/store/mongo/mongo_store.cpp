@@ -15,6 +15,7 @@
 #include "log/redact.h"
 #include "core/performance_book.h"
 #include "store/mongo/bson_codec.h"
+#include "text/ascii.h"
 
 namespace qc {
 
@@ -44,8 +45,7 @@ namespace {
 // parameters; a MongoDB URI may also carry the client key's password.
 std::string redact_mongo(std::string_view text) {
   std::string out = redact_uri(text);
-  std::string lower = out;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii_lower(out);
   for (std::string name : {"tlscertificatekeyfilepassword=", "sslclientcertificatekeypassword="}) {
     for (std::size_t at = lower.find(name); at != std::string::npos;
          at = lower.find(name, at + 1)) {
