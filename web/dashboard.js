@@ -13,7 +13,7 @@
     positions: [],        // §4.6 list
     recommendations: [],  // §4.2 list
     recentCloses: [],     // newest first (from /api/trades, then live)
-    summary: null,        // unfiltered §4.8 document
+    summary: null,        // unfiltered §4.8 document without its curve (equity=none)
     feed: null,           // /readyz feed part
     connection: 'connecting',
     view: null,           // {name, arg, destroy}
@@ -96,7 +96,7 @@
     state.recentCloses = (await api('/api/trades?limit=8')).trades;
   }
   async function loadSummary() {
-    state.summary = await api('/api/stats');
+    state.summary = await api('/api/stats?equity=none');  // tiles only: no curve
   }
   async function reloadAll() {
     try {

@@ -128,6 +128,9 @@ void Ledger::rebuild_from_store() {
     stats_ = compute_stats(history_);
   }
   equity_blocks_.clear();
+  equity_reducer_ = EquityReducer(kEquityDefaultPoints);  // stats_ starts again at generation 0
+  reduced_blocks_.clear();
+  reduced_epoch_ = equity_reducer_.epoch();
   month_parts_.clear();
   dirty_months_.clear();
   all_months_dirty_ = true;
@@ -170,6 +173,8 @@ namespace {
 
 // Points of the /api/stats equity curve per part (~260 kB rendered).
 constexpr std::size_t kEquityBlock = 8192;
+// Points of the reduced (default) curve per part (~30 kB rendered).
+constexpr std::size_t kReducedBlock = 1024;
 
 BodyPartPtr part_of(std::string text) { return std::make_shared<const BodyPart>(std::move(text)); }
 // A month of /api/performance: kept deflated only once compressed (SPEC §8
@@ -205,20 +210,81 @@ void Ledger::publish_stats() {
     for (const auto& m : *marks)
       if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
   }
+  auto head = part_of(render_stats_head(stats_));
+  auto tail = part_of(render_stats_tail(open));
   std::vector<BodyPartPtr> parts;
   parts.reserve(equity_blocks_.size() + 3);
-  parts.push_back(part_of(render_stats_head(stats_)));
+  parts.push_back(head);
   parts.insert(parts.end(), equity_blocks_.begin(), equity_blocks_.end());
   if (equity.size() > full_blocks * kEquityBlock) {
     std::string last;
     append_equity_points(last, equity, full_blocks * kEquityBlock, equity.size());
     parts.push_back(part_of(std::move(last)));
   }
-  parts.push_back(part_of(render_stats_tail(open)));
-  views_.publish_stats(std::make_shared<const ViewBody>(std::move(parts)));
+  parts.push_back(tail);
+  StatsViews views;
+  views.full = std::make_shared<const ViewBody>(std::move(parts));
+  views.none = std::make_shared<const ViewBody>(std::vector<BodyPartPtr>{head, tail});
+  if (equity.size() <= kEquityDefaultPoints) {
+    views.reduced = views.full;
+  } else {
+    std::vector<BodyPartPtr> reduced{head};
+    auto points = reduced_equity_parts();
+    reduced.insert(reduced.end(), points.begin(), points.end());
+    reduced.push_back(tail);
+    views.reduced = std::make_shared<const ViewBody>(std::move(reduced));
+  }
+  views_.publish_stats(std::move(views));
   last_stats_publish_ = Clock::now();
   stats_pace_ = std::max<Clock::duration>(kTickerlistInterval, 10 * (last_stats_publish_ - started));
   open_stats_dirty_ = false;
+}
+
+std::vector<BodyPartPtr> Ledger::reduced_equity_parts() {
+  const auto& equity = stats_.equity();
+  equity_reducer_.update(equity, stats_.generation());
+  if (equity_reducer_.epoch() != reduced_epoch_) {
+    reduced_blocks_.clear();
+    reduced_epoch_ = equity_reducer_.epoch();
+  }
+  const auto& kept = equity_reducer_.complete_kept();
+  const std::size_t cached = kept.size() / kReducedBlock;
+  // Renders kept[begin, end) with `extra` merged in, in index order; only
+  // the curve's first point has no comma before it.
+  auto render = [&](std::size_t begin, std::size_t end, std::vector<std::size_t> extra) {
+    extra.insert(extra.end(), kept.begin() + static_cast<std::ptrdiff_t>(begin),
+                 kept.begin() + static_cast<std::ptrdiff_t>(end));
+    std::sort(extra.begin(), extra.end());
+    std::string text;
+    for (std::size_t k = 0; k < extra.size(); ++k)
+      append_equity_point(text, equity[extra[k]], begin == 0 && k == 0);
+    return part_of(std::move(text));
+  };
+  while (reduced_blocks_.size() < cached) {
+    std::size_t begin = reduced_blocks_.size() * kReducedBlock;
+    reduced_blocks_.push_back(render(begin, begin + kReducedBlock, {}));
+  }
+  // The drawdown's peak and trough, when kept for it alone, go in the block
+  // where they sort (rendered afresh), or in the last part.
+  std::map<std::size_t, std::vector<std::size_t>> extra_by_block;
+  for (auto i : equity_reducer_.drawdown_extra(equity)) {
+    auto pos = static_cast<std::size_t>(std::lower_bound(kept.begin(), kept.end(), i) -
+                                        kept.begin());
+    extra_by_block[std::min(pos / kReducedBlock, cached)].push_back(i);
+  }
+  std::vector<BodyPartPtr> parts;
+  parts.reserve(cached + 1);
+  for (std::size_t b = 0; b < cached; ++b) {
+    auto extra = extra_by_block.find(b);
+    if (extra == extra_by_block.end()) parts.push_back(reduced_blocks_[b]);
+    else parts.push_back(render(b * kReducedBlock, (b + 1) * kReducedBlock, extra->second));
+  }
+  auto last = equity_reducer_.tail_kept(equity);
+  if (auto extra = extra_by_block.find(cached); extra != extra_by_block.end())
+    last.insert(last.end(), extra->second.begin(), extra->second.end());
+  if (!last.empty() || kept.size() > cached * kReducedBlock)
+    parts.push_back(render(cached * kReducedBlock, kept.size(), std::move(last)));
+  return parts;
 }
 
 TradePage Ledger::trades_page(const TradeQuery& query) const {
@@ -226,7 +292,7 @@ TradePage Ledger::trades_page(const TradeQuery& query) const {
   return history_.page(query);
 }
 
-std::optional<std::string> Ledger::stats_json(const TradeFilter& filter) const {
+std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityMode mode) const {
   if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
     filtered_scans_.fetch_sub(1);
     return std::nullopt;
@@ -249,7 +315,7 @@ std::optional<std::string> Ledger::stats_json(const TradeFilter& filter) const {
       if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
     }
   }
-  return render_stats(stats, open);
+  return render_stats(stats, open, mode);
 }
 
 std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,

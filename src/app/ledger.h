@@ -35,6 +35,7 @@
 #include "app/rw_lock.h"
 #include "cache/cache.h"
 #include "core/engine.h"
+#include "core/equity_curve.h"
 #include "core/live_event.h"
 #include "core/quote_board.h"
 #include "core/recommendation_book.h"
@@ -157,13 +158,15 @@ class Ledger final : public FeedSink {
   // SPEC §4.7: one page of the closed trades. Any thread; waits at most for
   // the ledger thread's append of a commit's closes (never for the database).
   TradePage trades_page(const TradeQuery& query) const;
-  // SPEC §4.8 over the trades matching `filter` (a scan; the unfiltered
-  // document is published in ApiViews instead). Any thread, like trades_page.
+  // SPEC §4.8 over the trades matching `filter`, with the curve `mode` asks
+  // for (a scan; the unfiltered documents are published in ApiViews
+  // instead). Any thread, like trades_page.
   // nullopt when kMaxFilteredScans scans already run (the caller answers 503):
   // a scan of a million trades takes ~0.1 s, during which the ledger's next
   // append of closes waits, so their number is bounded.
   static constexpr int kMaxFilteredScans = 2;
-  std::optional<std::string> stats_json(const TradeFilter& filter) const;
+  std::optional<std::string> stats_json(const TradeFilter& filter,
+                                        EquityMode mode = EquityMode::Reduced) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -208,6 +211,8 @@ class Ledger final : public FeedSink {
   void publish_performance();
   void publish_positions();
   void publish_stats();
+  // The reduced curve's parts (publish_stats), between `head` and `tail`.
+  std::vector<BodyPartPtr> reduced_equity_parts();
   void publish_positions_and_open_stats();
   void add_closes_to_history(const std::vector<ClosedPosition>& closed);
   void publish_tickerlist();
@@ -269,6 +274,12 @@ class Ledger final : public FeedSink {
   // full (the last, partial block is rendered at each publish).
   std::vector<BodyPartPtr> equity_blocks_;
   std::uint64_t equity_generation_ = 0;
+  // The default (reduced) curve: the reducer caches the points kept of its
+  // complete buckets; they are rendered in blocks of kReducedBlock points,
+  // each once while the reducer's epoch stays the same.
+  EquityReducer equity_reducer_;
+  std::vector<BodyPartPtr> reduced_blocks_;
+  std::uint64_t reduced_epoch_ = 0;
   // /api/performance: one part per UTC month, rendered again only when a
   // close lands in it; all of them after a rebuild.
   std::map<std::int64_t, BodyPartPtr> month_parts_;

@@ -214,7 +214,9 @@ int run_serve(const ServeConfig& config) {
   api_options.metrics = [&status](std::string& out) { status.metrics(out); };
   api_options.market_proxy = proxy.get();
   api_options.trades = [l = ledger.get()](const TradeQuery& q) { return l->trades_page(q); };
-  api_options.stats = [l = ledger.get()](const TradeFilter& f) { return l->stats_json(f); };
+  api_options.stats = [l = ledger.get()](const TradeFilter& f, EquityMode mode) {
+    return l->stats_json(f, mode);
+  };
   api_options.events = &events;
   api_options.bars = &recent_bars;
   api_options.is_tracked = [l = ledger.get()](std::string_view symbol) {

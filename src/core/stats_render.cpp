@@ -110,16 +110,18 @@ std::string render_stats_head(const StatsBook& stats) {
   return out;
 }
 
+void append_equity_point(std::string& out, const EquityPoint& point, bool first) {
+  if (!first) out += ',';
+  out += '[';
+  append_json_number(out, point.close_timestamp);
+  out += ',';
+  append_json_number(out, point.cumulative_pnl);
+  out += ']';
+}
+
 void append_equity_points(std::string& out, const std::vector<EquityPoint>& equity,
                           std::size_t begin, std::size_t end) {
-  for (std::size_t i = begin; i < end; ++i) {
-    if (i > 0) out += ',';
-    out += '[';
-    append_json_number(out, equity[i].close_timestamp);
-    out += ',';
-    append_json_number(out, equity[i].cumulative_pnl);
-    out += ']';
-  }
+  for (std::size_t i = begin; i < end; ++i) append_equity_point(out, equity[i], i == 0);
 }
 
 std::string render_stats_tail(const OpenSummary& open) {
@@ -138,6 +140,21 @@ std::string render_stats(const StatsBook& stats, const OpenSummary& open) {
   const auto& equity = stats.equity();
   out.reserve(out.size() + equity.size() * 32 + 64);
   append_equity_points(out, equity, 0, equity.size());
+  out += render_stats_tail(open);
+  return out;
+}
+
+std::string render_stats(const StatsBook& stats, const OpenSummary& open, EquityMode mode) {
+  switch (mode) {
+    case EquityMode::Full: return render_stats(stats, open);
+    case EquityMode::None: return render_stats_head(stats) + render_stats_tail(open);
+    case EquityMode::Reduced: break;
+  }
+  const auto& equity = stats.equity();
+  auto kept = reduce_equity_indices(equity, kEquityDefaultPoints);
+  std::string out = render_stats_head(stats);
+  out.reserve(out.size() + kept.size() * 32 + 64);
+  for (std::size_t k = 0; k < kept.size(); ++k) append_equity_point(out, equity[kept[k]], k == 0);
   out += render_stats_tail(open);
   return out;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/equity_curve.h"
 #include "core/stats_book.h"
 
 namespace qc {
@@ -19,9 +20,14 @@ std::string render_stats_head(const StatsBook& stats);
 // each after a comma unless it is the array's first point (begin == 0).
 void append_equity_points(std::string& out, const std::vector<EquityPoint>& equity,
                           std::size_t begin, std::size_t end);
+// Appends `point` as [close_timestamp,cumulative_pnl], after a comma unless
+// `first` (the array's first point).
+void append_equity_point(std::string& out, const EquityPoint& point, bool first);
 // ],"open":{"count":N,"unrealized_pnl":X}}
 std::string render_stats_tail(const OpenSummary& open);
-// The whole document (backtest --stats, tests).
+// The whole document with every point (backtest --stats, tests).
 std::string render_stats(const StatsBook& stats, const OpenSummary& open);
+// The whole document with the curve `mode` asks for (equity_curve.h).
+std::string render_stats(const StatsBook& stats, const OpenSummary& open, EquityMode mode);
 
 }  // namespace qc

@@ -246,14 +246,25 @@ HttpResponse Api::get_trades(std::string_view query) const {
 HttpResponse Api::get_stats(std::string_view query) const {
   FilterParse parsed;
   bool filtered = false;
+  EquityMode equity = EquityMode::Reduced;
   for (const auto& [key, value] : parse_query_string(query)) {
+    if (key == "equity") {
+      if (value == "full") equity = EquityMode::Full;
+      else if (value == "none") equity = EquityMode::None;
+      else
+        return parameter_error("query", "equity",
+                               "equity must be full or none (omit it for a curve of at most " +
+                                   std::to_string(kEquityDefaultPoints) + " points), got '" + value + "'");
+      continue;
+    }
     filtered |= parse_filter_param(key, value, parsed, options_.is_tracked);
     if (parsed.error) return std::move(*parsed.error);
   }
   if (auto e = check_window(parsed.filter)) return std::move(*e);
-  if (!filtered) return ok_json(views_.stats());
+  // `equity` alone is not a filter: the three curves are published.
+  if (!filtered) return ok_json(views_.stats(equity));
   if (!options_.stats) return not_available("filtered statistics");
-  auto body = options_.stats(parsed.filter);
+  auto body = options_.stats(parsed.filter, equity);
   if (!body)
     return json_error(503, "too many filtered statistics requests at once; try again in a moment "
                            "(the unfiltered /api/stats is always available)");

@@ -10,7 +10,8 @@ ApiViews::ApiViews() {
   publish_tickerlist(R"({"tickerlist":[]})");
   publish_performance(R"({"performance":[]})");
   publish_positions(R"({"positions":[]})");
-  publish_stats(render_stats(StatsBook{}, OpenSummary{}));
+  auto no_trades = ViewBody::of(render_stats(StatsBook{}, OpenSummary{}));
+  publish_stats({no_trades, no_trades, no_trades});
   publish_recommendations({});
 }
 
@@ -22,7 +23,22 @@ ViewBodyPtr ApiViews::compressed(ViewBodyPtr body) {
 void ApiViews::publish_tickerlist(ViewBodyPtr body) { tickerlist_.store(compressed(std::move(body))); }
 void ApiViews::publish_performance(ViewBodyPtr body) { performance_.store(compressed(std::move(body))); }
 void ApiViews::publish_positions(ViewBodyPtr body) { positions_.store(compressed(std::move(body))); }
-void ApiViews::publish_stats(ViewBodyPtr body) { stats_.store(compressed(std::move(body))); }
+void ApiViews::publish_stats(StatsViews views) {
+  compressed(views.full);
+  if (views.reduced != views.full) compressed(views.reduced);
+  compressed(views.none);
+  stats_.store(std::make_shared<const StatsViews>(std::move(views)));
+}
+
+ViewBodyPtr ApiViews::stats(EquityMode mode) const {
+  auto views = stats_.load();
+  switch (mode) {
+    case EquityMode::Full: return views->full;
+    case EquityMode::None: return views->none;
+    case EquityMode::Reduced: break;
+  }
+  return views->reduced;
+}
 
 std::string ApiViews::render_recommendations(const std::vector<std::string>& items, int limit) {
   std::size_t n = std::min(items.size(), static_cast<std::size_t>(std::max(limit, 0)));

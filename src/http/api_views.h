@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/equity_curve.h"
 #include "http/view_body.h"
 
 namespace qc {
@@ -17,6 +18,15 @@ struct RecommendationsView {
   std::vector<std::string> items;
   // The body for the default limit, ready to send.
   ViewBodyPtr default_body;
+};
+
+// The unfiltered /api/stats of one publish, one body per `equity` value.
+// They share parts: `none` is the head and tail of `full`, and `reduced` is
+// `full` itself while the curve has at most kEquityDefaultPoints points.
+struct StatsViews {
+  ViewBodyPtr reduced;  // no `equity` parameter
+  ViewBodyPtr full;     // equity=full
+  ViewBodyPtr none;     // equity=none
 };
 
 class ApiViews {
@@ -30,17 +40,16 @@ class ApiViews {
   void publish_tickerlist(std::string body) { publish_tickerlist(ViewBody::of(std::move(body))); }
   void publish_performance(std::string body) { publish_performance(ViewBody::of(std::move(body))); }
   void publish_positions(std::string body) { publish_positions(ViewBody::of(std::move(body))); }
-  void publish_stats(std::string body) { publish_stats(ViewBody::of(std::move(body))); }
   void publish_tickerlist(ViewBodyPtr body);
   void publish_performance(ViewBodyPtr body);
   void publish_positions(ViewBodyPtr body);
-  void publish_stats(ViewBodyPtr body);  // unfiltered /api/stats
+  void publish_stats(StatsViews views);  // unfiltered /api/stats
   void publish_recommendations(std::vector<std::string> items);
 
   ViewBodyPtr tickerlist() const { return tickerlist_.load(); }
   ViewBodyPtr performance() const { return performance_.load(); }
   ViewBodyPtr positions() const { return positions_.load(); }
-  ViewBodyPtr stats() const { return stats_.load(); }
+  ViewBodyPtr stats(EquityMode mode = EquityMode::Reduced) const;
   // The body for `limit` items (1..kMaxLimit).
   ViewBodyPtr recommendations(int limit) const;
   // Starts compressing a big part before it is published, first waiting (a
@@ -60,7 +69,7 @@ class ApiViews {
   std::atomic<ViewBodyPtr> tickerlist_;
   std::atomic<ViewBodyPtr> performance_;
   std::atomic<ViewBodyPtr> positions_;
-  std::atomic<ViewBodyPtr> stats_;
+  std::atomic<std::shared_ptr<const StatsViews>> stats_;
   std::atomic<std::shared_ptr<const RecommendationsView>> recommendations_;
 };
 

@@ -514,3 +514,86 @@ TEST_F(LedgerTest, StopIsIdempotentAndRefusesLaterWork) {
 }
 
 }  // namespace
+
+namespace {
+
+// The points of the "equity" array of a /api/stats body.
+std::size_t equity_points(const std::string& body) {
+  auto begin = body.find(R"("equity":[)");
+  auto end = body.find(R"(],"open")");
+  if (begin == std::string::npos || end == std::string::npos) return SIZE_MAX;
+  return static_cast<std::size_t>(std::count(body.begin() + static_cast<std::ptrdiff_t>(begin) + 10,
+                                             body.begin() + static_cast<std::ptrdiff_t>(end), '['));
+}
+
+// The published unfiltered /api/stats (kept up to date close by close) is
+// the document a scan of the whole history renders, for every `equity`.
+void expect_published_equals_scan(const qc::ApiViews& views, const Ledger& ledger, std::size_t closes) {
+  for (auto mode : {qc::EquityMode::Reduced, qc::EquityMode::Full, qc::EquityMode::None}) {
+    auto scanned = ledger.stats_json({}, mode);
+    ASSERT_TRUE(scanned.has_value());
+    EXPECT_EQ(views.stats(mode)->text(), *scanned) << "mode " << static_cast<int>(mode);
+  }
+  EXPECT_EQ(equity_points(views.stats(qc::EquityMode::Full)->text()), closes);
+  EXPECT_EQ(equity_points(views.stats(qc::EquityMode::None)->text()), 0u);
+  auto reduced = equity_points(views.stats()->text());
+  EXPECT_LE(reduced, qc::kEquityDefaultPoints);
+  EXPECT_LT(reduced, closes);
+}
+
+}  // namespace
+
+// 19,991 closes in the store, then three live ones: the second doubles the
+// reduction's bucket (4 -> 8 points at 19,993), the third sorts before the
+// second (a rebuild of the statistics).
+TEST_F(LedgerTest, ReducedEquityCurveFollowsClosesAcrossABucketDoublingAndAnOutOfOrderClose) {
+  stop();
+  {
+    qc::ChangeSet seed;
+    // A rising curve with small wiggles and one fall of 60 points between
+    // two closes of the same bucket (indices 101 -> 102), neither of which
+    // is that bucket's minimum or maximum: kept for the drawdown alone.
+    double before = 0;
+    for (int i = 0; i < 19'991; ++i) {
+      double v = i < 100 ? i + 1 : i == 100 ? 80 : i == 101 ? 150 : i == 102 ? 90 : 97 + i;
+      if (i < 100 || i > 103) v += (i * 7919) % 3;
+      qc::ClosedPosition c;
+      c.position.symbol = "TLT";
+      c.close_timestamp = static_cast<double>(kT0 - 20 * 86400 + 60 * i);
+      c.position.open_timestamp = kT0 - 20 * 86400 + 60 * i - 600;
+      c.position.entry_price = 100;
+      c.position.target_price = 110;
+      c.position.stop_loss = 90;
+      c.pnl = v - before;
+      before = v;
+      c.exit_price = 100 + c.pnl;
+      c.reason = c.pnl < 0 ? qc::CloseReason::StopLoss : qc::CloseReason::TargetPrice;
+      seed.closed.push_back(std::move(c));
+    }
+    qc::SqliteStore(file_).commit(seed);
+  }
+  start();
+  expect_published_equals_scan(*views_, *ledger_, 19'991);
+
+  ASSERT_EQ(submit(doc_a()).status, Status::Created);
+  ASSERT_EQ(submit(doc_b()).status, Status::Created);
+  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));  // closes at kT0 + 180
+  ledger_->flush();
+  expect_published_equals_scan(*views_, *ledger_, 19'992);
+  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 4)}));  // kT0 + 300
+  ledger_->flush();
+  expect_published_equals_scan(*views_, *ledger_, 19'993);
+  ASSERT_TRUE(ledger_->submit_bars({bar("C", 61, 66.5, 60.5, 66, 3)}));  // kT0 + 240: before AAPL's
+  ledger_->flush();
+  EXPECT_EQ(ledger_->counters().closed_positions, 19'994u);
+  expect_published_equals_scan(*views_, *ledger_, 19'994);
+  // The drawdown of the fall kept for it alone.
+  EXPECT_NE(views_->stats()->text().find(R"("max_drawdown":{"pnl":60,)"), std::string::npos)
+      << views_->stats()->text().substr(0, 600);
+  auto reduced = views_->stats()->text();
+  EXPECT_NE(reduced.find("[" + std::to_string(kT0 - 20 * 86400 + 60 * 101) + ",150]"), std::string::npos);
+  EXPECT_NE(reduced.find("[" + std::to_string(kT0 - 20 * 86400 + 60 * 102) + ",90]"), std::string::npos);
+
+  restart();
+  expect_published_equals_scan(*views_, *ledger_, 19'994);
+}

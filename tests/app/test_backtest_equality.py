@@ -49,7 +49,8 @@ class BacktestEqualityTest(h.ServerTestCase):
 
     def test_backtest_stats_equal_live_stats_byte_for_byte(self):
         # SPEC §4.8: `backtest --stats` prints exactly the /api/stats document
-        # of a live replay of the same inputs.
+        # of a live replay of the same inputs, with every point of the curve
+        # (equity=full; the default curve is reduced above 10,000 closes).
         r = h.run_backtest(self.recs, self.bars, extra_args=["--stats"])
         self.assertEqual(r.returncode, 0, r.stderr)
         expected = r.stdout.rstrip("\n")
@@ -61,13 +62,16 @@ class BacktestEqualityTest(h.ServerTestCase):
         h.post_all(self, s, self.market.docs)
         s = self.restart(s, feed="replay:" + self.bars)
         s.wait_exhausted(60)
-        status, _, live = s.get_raw("/api/stats")
+        status, _, live = s.get_raw("/api/stats?equity=full")
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(live), stats)
         self.assertEqual(live.decode(), expected, "same JSON value, different bytes")
+        # So few closes: the default curve is the full one.
+        self.assertLess(stats["closed"]["count"], 10_000)
+        self.assertEqual(s.get_raw("/api/stats")[2].decode(), expected)
         # And after a restart (statistics rebuilt from the store).
         s = self.restart(s, feed="none")
-        self.assertEqual(s.get_raw("/api/stats")[2].decode(), expected)
+        self.assertEqual(s.get_raw("/api/stats?equity=full")[2].decode(), expected)
 
     def test_stats_equal_when_closes_of_one_batch_arrive_out_of_order(self):
         # Edge case: these inputs make the ledger take, in one batch, a close
@@ -83,7 +87,7 @@ class BacktestEqualityTest(h.ServerTestCase):
         h.post_all(self, s, market.docs)
         s = self.restart(s, feed="replay:" + bars)
         s.wait_exhausted(60)
-        live = s.get_raw("/api/stats")[2].decode()
+        live = s.get_raw("/api/stats?equity=full")[2].decode()
         self.assertEqual(json.loads(live)["closed"]["count"], json.loads(expected)["closed"]["count"])
         self.assertEqual(live, expected)
 

@@ -56,7 +56,7 @@ PREFIX_SAMPLES = {"/api/aggregates/": "AAPL", "/docs/": "swagger-ui.css", "/api/
 
 # A value of each query parameter that the server must refuse with 422.
 BAD_VALUES = {"symbol": "ZZZZ", "from": "x", "to": "1e999", "notes": "maybe", "limit": "1001",
-              "cursor": "!"}
+              "cursor": "!", "equity": "bogus"}
 
 
 class ExampleScenario(h.ClosingScenario):
@@ -380,7 +380,8 @@ class ResponsesMatchSchemasTest(ContractTestCase):
         self.assertIsNotNone(body["closed"]["max_drawdown"]["peak_time"])
         sc = self.sc
         for query in ["?symbol=AAPL", "?symbol=C", f"?from={sc.ts2}", f"?to={sc.ts1 + 180}",
-                      f"?from=0&to={sc.ts2 + 10**6}&symbol=AMZN"]:
+                      f"?from=0&to={sc.ts2 + 10**6}&symbol=AMZN", "?equity=full", "?equity=none",
+                      "?symbol=AAPL&equity=none", f"?from={sc.ts2}&equity=full"]:
             with self.subTest(query=query):
                 self.assert_valid("/api/stats", "/api/stats" + query)
         for why, change in [
@@ -402,7 +403,8 @@ class ResponsesMatchSchemasTest(ContractTestCase):
             "/api/trades": ["?limit=0", "?limit=x", "?notes=maybe", "?from=abc", "?to=",
                             "?symbol=ZZZZ", "?cursor=garbage", "?cursor=",
                             f"?from={sc.ts2}&to={sc.ts1}"],
-            "/api/stats": ["?symbol=ZZZZ", "?from=x", "?to=inf", f"?from={sc.ts2}&to={sc.ts1}"],
+            "/api/stats": ["?symbol=ZZZZ", "?from=x", "?to=inf", f"?from={sc.ts2}&to={sc.ts1}",
+                           "?equity=bogus", "?equity=", "?symbol=AAPL&equity=all"],
         }.items():
             for query in queries:
                 with self.subTest(request=path + query):

@@ -2,7 +2,10 @@
 hand-made ClosingScenario (AAPL target, AMZN stop, NVDA gap up; C open)."""
 
 import json
+import math
 import os
+import subprocess
+import sys
 import unittest
 
 import qc_harness as h
@@ -158,6 +161,111 @@ class StatsTest(ScenarioServer):
             with self.subTest(query=query):
                 status, body = self.get("/api/stats" + query)
                 self.assertEqual(status, 422, body)
+
+
+class StatsEquityParameterTest(ScenarioServer):
+    """SPEC §4.8 as amended (docs/decisions.md "The equity curve of /api/stats"):
+    equity absent (at most 10,000 points), full, none."""
+
+    def raw(self, query):
+        status, _, body = self.server.get_raw("/api/stats" + query)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def test_default_is_byte_identical_to_full_with_few_trades(self):
+        self.assertEqual(self.raw(""), self.raw("?equity=full"))
+        self.assertEqual(len(json.loads(self.raw(""))["equity"]), 3)
+
+    def test_none_gives_an_empty_curve_and_the_same_other_fields(self):
+        full, none = json.loads(self.raw("")), json.loads(self.raw("?equity=none"))
+        self.assertEqual(none["equity"], [])
+        self.assertEqual(list(none.keys()), list(full.keys()))
+        self.assertEqual({k: v for k, v in none.items() if k != "equity"},
+                         {k: v for k, v in full.items() if k != "equity"})
+
+    def test_other_values_are_422_and_change_nothing(self):
+        before = self.raw("")
+        for query in ["?equity=bogus", "?equity=", "?equity=FULL", "?equity=reduced",
+                      "?symbol=AAPL&equity=bogus", "?equity=bogus&from=0"]:
+            with self.subTest(query=query):
+                status, body = self.get("/api/stats" + query)
+                self.assertEqual(status, 422, body)
+                self.assertIn("full", body["detail"])
+                self.assertIn("none", body["detail"])
+                self.assertEqual(body["problems"][0]["loc"], ["query", "equity"])
+        self.assertEqual(self.raw(""), before)
+
+    def test_combines_with_filters(self):
+        self.assertEqual(self.raw("?symbol=AAPL&equity=full"), self.raw("?symbol=AAPL"))
+        aapl = json.loads(self.raw("?equity=full&symbol=AAPL"))
+        self.assertEqual(aapl["equity"], [[self.sc.ts1 + 60, self.closed[0]["pnl"]]])
+        windowed = json.loads(self.raw(f"?from={self.sc.ts2}"))
+        none = json.loads(self.raw(f"?from={self.sc.ts2}&equity=none"))
+        self.assertEqual(none["equity"], [])
+        self.assertEqual(none["closed"], windowed["closed"])
+        self.assertEqual(len(windowed["equity"]), 1)
+
+
+def reduce_curve(curve, cap=10_000):
+    """The rule of src/core/equity_curve.h, written again from its comment."""
+    n = len(curve)
+    if n <= cap:
+        return list(curve)
+    b = 2
+    while 2 * math.ceil(n / b) + 3 > cap:
+        b *= 2
+    kept = set()
+    for start in range(0, n, b):
+        bucket = range(start, min(start + b, n))
+        kept.add(min(bucket, key=lambda i: (curve[i][1], i)))
+        kept.add(min(bucket, key=lambda i: (-curve[i][1], i)))
+    kept.add(n - 1)
+    peak, peak_i, worst = 0, None, (0, None, None)
+    for i, (_, v) in enumerate(curve):
+        if v > peak:
+            peak, peak_i = v, i
+        elif peak - v > worst[0]:
+            worst = (peak - v, peak_i, i)
+    kept.update(i for i in worst[1:] if i is not None)
+    return [curve[i] for i in sorted(kept)]
+
+
+class ReducedEquityTest(h.ServerTestCase):
+    """More than 10,000 closed trades (seeded into the SQLite store by
+    bench/seed_history.py): the default curve is reduced."""
+
+    CLOSED = 20_000
+
+    def test_default_curve_is_reduced_and_keeps_the_drawdown(self):
+        s = self.start_server(token=TOKEN)
+        data_dir = s.data_dir
+        self.assertEqual(s.stop(), 0)
+        seed = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "seed_history.py")
+        subprocess.run([sys.executable, seed, data_dir, "--closed", str(self.CLOSED), "--open", "5"],
+                       check=True, capture_output=True, timeout=120)
+        s = self.start_server(data_dir, token=TOKEN)
+        full = json.loads(s.get_raw("/api/stats?equity=full")[2])
+        default_raw = s.get_raw("/api/stats")[2]
+        default = json.loads(default_raw)
+        self.assertEqual(full["closed"]["count"], self.CLOSED)
+        self.assertEqual(len(full["equity"]), self.CLOSED)
+        self.assertLessEqual(len(default["equity"]), 10_000)
+        self.assertGreater(len(default["equity"]), 1000)
+        self.assertEqual(default["equity"], reduce_curve(full["equity"]))
+        self.assertEqual({k: v for k, v in default.items() if k != "equity"},
+                         {k: v for k, v in full.items() if k != "equity"})
+        # The max drawdown's peak and trough are points of the reduced curve.
+        dd = full["closed"]["max_drawdown"]
+        self.assertGreater(dd["pnl"], 0)
+        times = [t for t, _ in default["equity"]]
+        self.assertIn(dd["trough_time"], times)
+        if dd["peak_time"] is not None:
+            self.assertIn(dd["peak_time"], times)
+        self.assertEqual(default["equity"][-1], full["equity"][-1])
+        # A window holding every trade is served by a scan, with the same rule.
+        self.assertEqual(s.get_raw("/api/stats?from=0")[2], default_raw)
+        self.assertEqual(s.get_raw("/api/stats?from=0&equity=full")[2], s.get_raw("/api/stats?equity=full")[2])
+        self.assertEqual(json.loads(s.get_raw("/api/stats?equity=none")[2])["equity"], [])
 
 
 class EmptyStatsTest(h.ServerTestCase):
