@@ -9,7 +9,8 @@
      `Accept-Encoding: gzip` is answered gzip-compressed;
   4. p50/p99/max latency over sequential keep-alive requests (one connection
      per case; time = request sent -> whole body read, never decompressed)
-     for /api/stats, /api/positions, /api/trades (first page, a deep cursor,
+     for /api/stats (default, equity=none, equity=full), /api/positions,
+     /api/trades (first page, a deep cursor,
      symbol=AAPL) and /api/performance, without and with Accept-Encoding: gzip;
      outside timing, checks that each gzip body decompresses to the plain body;
   5. RSS after the latency runs and again --settle s later.
@@ -334,6 +335,8 @@ def main():
         cases = [
             ("/healthz (client floor)", "/healthz", args.requests, "-", None),
             ("/api/stats", "/api/stats", args.requests, "p50 < 1 ms", 1e-3),
+            ("/api/stats?equity=none", "/api/stats?equity=none", args.requests, "-", None),
+            ("/api/stats?equity=full", "/api/stats?equity=full", args.perf_requests, "-", None),
             ("/api/positions", "/api/positions", args.requests, "p50 < 1 ms", 1e-3),
             ("/api/trades (first page)", "/api/trades", args.requests, "< 2 ms", 2e-3),
             (f"/api/trades?cursor= ({depth:,} deep)", deep, args.requests, "< 2 ms", 2e-3),

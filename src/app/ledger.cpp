@@ -202,7 +202,9 @@ void Ledger::publish_stats() {
     std::size_t begin = equity_blocks_.size() * kEquityBlock;
     std::string block;
     append_equity_points(block, equity, begin, begin + kEquityBlock);
-    equity_blocks_.push_back(part_of(std::move(block)));
+    // Like a month of /api/performance: the full curve (equity=full) is
+    // rarely asked for, so its complete blocks are kept deflated only.
+    equity_blocks_.push_back(gzip_only_part(std::move(block)));
   }
   OpenSummary open;
   if (auto marks = open_marks_.load()) {

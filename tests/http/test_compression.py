@@ -110,6 +110,27 @@ class CompressionTest(h.ServerTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(again, plain)
 
+    def test_the_full_equity_curve_kept_only_compressed_is_sent_whole_to_a_client_without_gzip(self):
+        # 20,000 closes: the full curve (equity=full) has two complete blocks
+        # of 8,192 points, kept deflated only once compressed; a scan
+        # (from=0 holds every trade) renders the same document afresh.
+        data = os.path.join(self.make_temp_dir(), "data")
+        seeder = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "seed_history.py")
+        subprocess.run([sys.executable, seeder, data, "--closed", "20000", "--open", "5",
+                        "--create", h.qc_bin()], check=True, capture_output=True, timeout=120,
+                       env=h.clean_env())
+        s = self.start_server(data_dir=data)
+        (ph, plain), (gh, gz) = self.get_both(s, "/api/stats?equity=full")
+        self.assertEqual(gh.get("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(gz), plain)
+        status, _, again = s.get_raw("/api/stats?equity=full", headers={"Accept-Encoding": "identity"})
+        self.assertEqual(status, 200)
+        self.assertEqual(again, plain)
+        status, _, scanned = s.get_raw("/api/stats?from=0&equity=full")
+        self.assertEqual(status, 200)
+        self.assertEqual(again, scanned)
+        self.assertEqual(len(json.loads(again)["equity"]), 20000)
+
 
 if __name__ == "__main__":
     unittest.main()
