@@ -107,7 +107,10 @@ void Ledger::rebuild_from_store() {
     history.reserve(closed.size());
     for (const auto& c : closed)
       if (engine.restore_closed(c)) history.add(c);
-    closed = {};  // the history holds them now, in a fraction of the memory
+    // The history holds them now, in a fraction of the memory. (Not
+    // `closed = {}`: that is the initializer-list assignment, which keeps the
+    // capacity: ~110 MB at a million trades, held until the end of the load.)
+    std::vector<ClosedPosition>().swap(closed);
   }
   for (const auto& p : state.open_positions) engine.restore_open(p);
   for (const auto& bar : state.last_bars) engine.restore_last_bar(bar);

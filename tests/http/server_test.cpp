@@ -162,14 +162,19 @@ Answer request(std::uint16_t port, http::verb verb, const char* accept_encoding)
           std::string(res[http::field::content_length])};
 }
 
+// A handler answering every request with `body`.
+qc::HttpHandler answering_with(qc::ViewBodyPtr body) {
+  return [body](qc::HttpRequest&, qc::Respond respond) {
+    qc::HttpResponse r;
+    r.view = body;
+    respond(std::move(r));
+  };
+}
+
 TEST_F(ServerFixture, APlainAnswerInflatesGzipOnlyPartsToExactlyTheText) {
   auto view = gzip_only_view();
   ASSERT_GT(view.text.size(), 2 * qc::ViewBodyReader::kChunk);  // several pieces
-  start([&view](qc::HttpRequest&, qc::Respond respond) {
-    qc::HttpResponse r;
-    r.view = view.body;
-    respond(std::move(r));
-  }, 10s);
+  start(answering_with(view.body), 10s);
   auto a = request(server_->port(), http::verb::get, nullptr);
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.encoding, "");
@@ -181,11 +186,7 @@ TEST_F(ServerFixture, APlainAnswerInflatesGzipOnlyPartsToExactlyTheText) {
 
 TEST_F(ServerFixture, HeadOfAViewWithGzipOnlyPartsGivesThePlainLength) {
   auto view = gzip_only_view();
-  start([&view](qc::HttpRequest&, qc::Respond respond) {
-    qc::HttpResponse r;
-    r.view = view.body;
-    respond(std::move(r));
-  }, 10s);
+  start(answering_with(view.body), 10s);
   auto a = request(server_->port(), http::verb::head, nullptr);
   EXPECT_EQ(a.status, 200u);
   EXPECT_EQ(a.length, std::to_string(view.text.size()));
@@ -194,11 +195,7 @@ TEST_F(ServerFixture, HeadOfAViewWithGzipOnlyPartsGivesThePlainLength) {
 
 TEST_F(ServerFixture, AGzipAnswerOfGzipOnlyPartsIsTheirDeflatedBytes) {
   auto view = gzip_only_view();
-  start([&view](qc::HttpRequest&, qc::Respond respond) {
-    qc::HttpResponse r;
-    r.view = view.body;
-    respond(std::move(r));
-  }, 10s);
+  start(answering_with(view.body), 10s);
   auto a = request(server_->port(), http::verb::get, "gzip");
   EXPECT_EQ(a.encoding, "gzip");
   ASSERT_NE(view.body->gzip(), nullptr);

@@ -27,6 +27,16 @@ class CompressionTest(h.ServerTestCase):
         s.wait_exhausted(30)
         return s
 
+    def seeded_server(self, closed):
+        """A server on a store seeded by bench/seed_history.py with `closed`
+        closed positions (and 5 open ones)."""
+        data = os.path.join(self.make_temp_dir(), "data")
+        seeder = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "seed_history.py")
+        subprocess.run([sys.executable, seeder, data, "--closed", str(closed), "--open", "5",
+                        "--create", h.qc_bin()], check=True, capture_output=True, timeout=120,
+                       env=h.clean_env())
+        return self.start_server(data_dir=data)
+
     def get_both(self, s, path):
         """(plain answer, gzip answer) of `path`; waits (bounded) for the gzip
         form, which big parts get from a background thread."""
@@ -92,12 +102,7 @@ class CompressionTest(h.ServerTestCase):
         # 3,000 closes in one month: a /api/performance month of ~640 kB, which
         # the server keeps deflated only (docs/decisions.md "Compressed views")
         # and inflates for a client that does not accept gzip.
-        data = os.path.join(self.make_temp_dir(), "data")
-        seeder = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "seed_history.py")
-        subprocess.run([sys.executable, seeder, data, "--closed", "3000", "--open", "5",
-                        "--create", h.qc_bin()], check=True, capture_output=True, timeout=120,
-                       env=h.clean_env())
-        s = self.start_server(data_dir=data)
+        s = self.seeded_server(3000)
         (ph, plain), (gh, gz) = self.get_both(s, "/api/performance")
         self.assertEqual(gh.get("Content-Encoding"), "gzip")
         self.assertGreater(len(plain), 256 * 1024)  # more than one piece inflated
@@ -114,12 +119,7 @@ class CompressionTest(h.ServerTestCase):
         # 20,000 closes: the full curve (equity=full) has two complete blocks
         # of 8,192 points, kept deflated only once compressed; a scan
         # (from=0 holds every trade) renders the same document afresh.
-        data = os.path.join(self.make_temp_dir(), "data")
-        seeder = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "seed_history.py")
-        subprocess.run([sys.executable, seeder, data, "--closed", "20000", "--open", "5",
-                        "--create", h.qc_bin()], check=True, capture_output=True, timeout=120,
-                       env=h.clean_env())
-        s = self.start_server(data_dir=data)
+        s = self.seeded_server(20000)
         (ph, plain), (gh, gz) = self.get_both(s, "/api/stats?equity=full")
         self.assertEqual(gh.get("Content-Encoding"), "gzip")
         self.assertEqual(gzip.decompress(gz), plain)
