@@ -43,12 +43,23 @@
     return out;
   }
 
-  function drawdownPoints(points) {
+  // The fall from the running peak, on the times of `points` (equityPoints of
+  // `equity`): computed over every trade, and within a second the deepest
+  // fall rather than the last, so the pane reaches the max drawdown tile's
+  // figure even when the trough is a trade that closed in the same second as
+  // later ones.
+  function drawdownPoints(equity, points) {
+    if (!points.length) return [];
+    const out = [{ time: points[0].time, value: 0 }];
     let peak = 0;
-    return points.map((p) => {
-      peak = Math.max(peak, p.value);
-      return { time: p.time, value: p.value - peak };
-    });
+    for (const [t, v] of equity) {
+      const time = fmt.chartSeconds(t);
+      peak = Math.max(peak, v);
+      const last = out[out.length - 1];
+      if (out.length > 1 && last.time >= time) last.value = Math.min(last.value, v - peak);
+      else out.push({ time, value: v - peak });
+    }
+    return out;
   }
 
   function tile(label, value, test, tone, note) {
@@ -87,7 +98,7 @@
     const equityEl = h('div', { class: 'chart chart-tall', dataset: { test: 'equity-chart' },
                                 role: 'img', 'aria-label': 'Equity curve and drawdown' });
     root.append(section('Equity curve and drawdown', 'equity', equityEl,
-      h('p', { class: 'hint' }, 'Cumulative pnl of closed trades (percentage points) and its fall from the running peak.')));
+      h('p', { class: 'hint' }, 'Cumulative pnl of closed trades (percentage points) and its fall from the running peak; trades closing in the same second are one point (the curve shows the last, the fall the deepest).')));
     const barsRow = h('div', { class: 'grid-2' });
     const dailyEl = h('div', { class: 'chart', dataset: { test: 'daily-chart' }, role: 'img', 'aria-label': 'Daily pnl' });
     const monthlyEl = h('div', { class: 'chart', dataset: { test: 'monthly-chart' }, role: 'img', 'aria-label': 'Monthly pnl' });
@@ -136,7 +147,9 @@
         lineColor: DOWN, topColor: 'rgba(220,38,38,0.05)', bottomColor: 'rgba(220,38,38,0.35)', lineWidth: 1,
         invertFilledArea: true, priceFormat: { type: 'custom', formatter: (p) => fmt.pct(p) },
       }, 1);
-      ddSeries.setData(drawdownPoints(points));
+      const dd = drawdownPoints(stats.equity || [], points);
+      ddSeries.setData(dd);
+      equityEl.dataset.drawdownLow = String(Math.min(...dd.map((p) => p.value)));
       const panes = chart.panes();
       if (panes[1]) panes[1].setHeight(90);
       chart.timeScale().fitContent();

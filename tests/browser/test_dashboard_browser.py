@@ -255,6 +255,8 @@ class ReplayViewsTest(DashboardBrowserTestCase):
             {"eval": rows_js("by-exit-table"), "name": "by_exit"},
             {"eval": "['equity-chart','daily-chart','monthly-chart'].map(t => "
                      "document.querySelectorAll(`[data-test=${t}] canvas`).length)", "name": "canvases"},
+            {"eval": "Number(document.querySelector('[data-test=equity-chart]').dataset.drawdownLow)",
+             "name": "drawdown_low"},
             {"screenshot": shot("performance.png")},
             {"goto": self.url(s, "#/performance?symbol=AAPL")},
             {"wait": "document.getElementById('perf-body')?.dataset.loaded === '?symbol=AAPL'"},
@@ -327,6 +329,10 @@ class ReplayViewsTest(DashboardBrowserTestCase):
                          [(e["notes"], {"count": count(e["count"]), "total-pnl": pct(e["total_pnl"])})
                           for e in stats["by_exit"]])
         self.assertTrue(all(n > 0 for n in v["canvases"]), f"a chart did not draw: {v['canvases']}")
+        # The drawdown pane reaches the max drawdown tile's figure (the replay
+        # closes several trades in one second; the trough is one of them, not
+        # the second's last).
+        self.assertAlmostEqual(v["drawdown_low"], -c["max_drawdown"]["pnl"], places=9)
         aapl = self.api(s, "/api/stats?symbol=AAPL")
         for key, text in expected_tiles(aapl).items():
             self.assertEqual(v["perf_aapl"][key], text, f"AAPL tile {key}")
