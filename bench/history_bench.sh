@@ -18,7 +18,7 @@
 #   bench/history_bench.sh
 #   env: QC_BIN (default build-bench/quantcrunch if it exists, else build/quantcrunch)
 #        CLOSED=1000000 OPEN=10000 SEED=7 RUNS=1 THREADS=2 (server HTTP threads)
-#        REQUESTS=200 PERF_REQUESTS=10 WARMUP=5 DEEP_PAGES=50 (pages of 100
+#        REQUESTS=200 PERF_REQUESTS=10 FILTERED_REQUESTS=50 WARMUP=5 DEEP_PAGES=50 (pages of 100
 #        followed for the deep cursor) GZIP_WAIT=60 SETTLE=10 (s)
 #        QC_BENCH_CACHE=/tmp/qc-history-bench  (seeded stores; delete to reseed)
 #        SEED_DB=path/quantcrunch.sqlite3      (use this seeded store instead of
@@ -116,7 +116,7 @@ echo "history at scale (SPEC §8): $(group "$have_closed") closed, $(group "$hav
   echo "  note: CLOSED=$closed OPEN=$open asked, the store holds $have_closed / $have_open"
 echo "binary:  $bin (modified $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'); commit ${commit:-unknown})"
 echo "machine: $(nproc) cores ($cpu), $mem; load average before: $load_before; $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "client:  Python http.client, one keep-alive connection per case, sequential; latency = request sent -> whole body read (gzip bodies not decompressed); ${REQUESTS:-200} requests (${PERF_REQUESTS:-10} for /api/performance) after ${WARMUP:-5} warm-ups; MB = 10^6 bytes"
+echo "client:  Python http.client, one keep-alive connection per case, sequential; latency = request sent -> whole body read (gzip bodies not decompressed); ${REQUESTS:-200} requests (${PERF_REQUESTS:-10} for /api/performance and equity=full, ${FILTERED_REQUESTS:-50} for filtered /api/stats) after ${WARMUP:-5} warm-ups; MB = 10^6 bytes"
 
 server_env=()
 for kv in ${SERVER_ENV:-}; do server_env+=(--env "$kv"); done
@@ -132,7 +132,7 @@ for ((r = 1; r <= runs; r++)); do
   # In the background, so that a signal to this script runs its trap at once.
   python3 "$here/history_latency.py" --bin "$bin" --data-dir "$run/data" --port "$port" \
     --pidfile "$run/server.pid" --log "$run/server.log" --threads "${THREADS:-2}" \
-    --requests "${REQUESTS:-200}" --perf-requests "${PERF_REQUESTS:-10}" --warmup "${WARMUP:-5}" \
+    --requests "${REQUESTS:-200}" --perf-requests "${PERF_REQUESTS:-10}" --filtered-requests "${FILTERED_REQUESTS:-50}" --warmup "${WARMUP:-5}" \
     --deep-pages "${DEEP_PAGES:-50}" --gzip-wait "${GZIP_WAIT:-60}" --settle "${SETTLE:-10}" "${server_env[@]}" &
   helper=$!
   wait "$helper" || {

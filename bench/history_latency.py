@@ -9,7 +9,8 @@
      `Accept-Encoding: gzip` is answered gzip-compressed;
   4. p50/p99/max latency over sequential keep-alive requests (one connection
      per case; time = request sent -> whole body read, never decompressed)
-     for /api/stats (default, equity=none, equity=full), /api/positions,
+     for /api/stats (default, equity=none, equity=full; filtered by symbol=AAPL,
+     the last day, the last 7 days), /api/positions,
      /api/trades (first page, a deep cursor,
      symbol=AAPL) and /api/performance, without and with Accept-Encoding: gzip;
      outside timing, checks that each gzip body decompresses to the plain body;
@@ -22,6 +23,7 @@ the plain one); a missed target is never an error.
   bench/history_latency.py --bin BIN --data-dir DIR --port P --pidfile F --log F
       [--threads 2] [--requests 200] [--perf-requests 10] [--warmup 5]
       [--deep-pages 50] [--gzip-wait 60] [--settle 10] [--ready-timeout 120]
+      [--filtered-requests 50]
       [--env NAME=VALUE ...]
 
 Python stdlib only.
@@ -241,6 +243,16 @@ def deep_cursor(args):
     return cursor, depth
 
 
+def newest_close(args):
+    """close_timestamp of the newest closed trade (the first of /api/trades)."""
+    c = Client(args.port)
+    try:
+        r, n = c.get("/api/trades?limit=1", False)
+        return float(json.loads(c.body(n))["trades"][0]["close_timestamp"])
+    finally:
+        c.close()
+
+
 def measure(args, path, gzip_ok, count):
     """Latencies (s, sorted), body bytes of the last answer, encodings seen."""
     c = Client(args.port)
@@ -299,6 +311,7 @@ def main():
     ap.add_argument("--gzip-wait", type=float, default=60)
     ap.add_argument("--settle", type=float, default=10)
     ap.add_argument("--ready-timeout", type=float, default=120)
+    ap.add_argument("--filtered-requests", type=int, default=50)
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.stdout.reconfigure(line_buffering=True)
@@ -332,11 +345,20 @@ def main():
         if cursor is None:
             raise BenchError("/api/trades gave no next_cursor: too few closed trades for a deep page")
         deep = f"/api/trades?limit=100&cursor={urllib.parse.quote(cursor, safe='')}"
+        newest = newest_close(args)
         cases = [
             ("/healthz (client floor)", "/healthz", args.requests, "-", None),
             ("/api/stats", "/api/stats", args.requests, "p50 < 1 ms", 1e-3),
             ("/api/stats?equity=none", "/api/stats?equity=none", args.requests, "-", None),
             ("/api/stats?equity=full", "/api/stats?equity=full", args.perf_requests, "-", None),
+            # Filtered statistics are computed per request (a scan of the
+            # matching trades): the issue asks them within the same target.
+            ("/api/stats?symbol=AAPL", "/api/stats?symbol=AAPL", args.filtered_requests,
+             "p50 < 1 ms", 1e-3),
+            ("/api/stats?from= (last day)", f"/api/stats?from={newest - 86400:.0f}",
+             args.filtered_requests, "p50 < 1 ms", 1e-3),
+            ("/api/stats?from= (last 7 days)", f"/api/stats?from={newest - 7 * 86400:.0f}",
+             args.filtered_requests, "p50 < 1 ms", 1e-3),
             ("/api/positions", "/api/positions", args.requests, "p50 < 1 ms", 1e-3),
             ("/api/trades (first page)", "/api/trades", args.requests, "< 2 ms", 2e-3),
             (f"/api/trades?cursor= ({depth:,} deep)", deep, args.requests, "< 2 ms", 2e-3),
