@@ -1,5 +1,6 @@
 #include "app/ledger.h"
 
+#include <charconv>
 #include <malloc.h>
 
 #include <algorithm>
@@ -128,6 +129,7 @@ void Ledger::rebuild_from_store() {
   {
     std::unique_lock lock(history_mutex_);
     history_ = std::move(history);
+    stats_cache_.cleared();
     stats_ = compute_stats(history_);
   }
   equity_blocks_.clear();
@@ -165,6 +167,7 @@ void Ledger::add_closes_to_history(const std::vector<ClosedPosition>& closed) {
     {
       std::unique_lock lock(history_mutex_);
       history_.add(c);
+      stats_cache_.closed(c);
     }
     // Only this thread writes history_: reading it without the lock is safe.
     stats_.add(c, history_);
@@ -297,7 +300,44 @@ TradePage Ledger::trades_page(const TradeQuery& query) const {
   return history_.page(query);
 }
 
+namespace {
+
+// The StatsAnswerCache key of a filtered /api/stats request.
+std::string stats_cache_key(const TradeFilter& filter, EquityMode mode) {
+  std::string key(1, static_cast<char>('0' + static_cast<int>(mode)));
+  auto number = [&key](const std::optional<double>& v) {
+    key += '\x1f';
+    if (!v) return;
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *v);
+    if (ec == std::errc()) key.append(buf, end);
+  };
+  number(filter.from);
+  number(filter.to);
+  key += '\x1f';
+  if (filter.notes) key += std::to_string(static_cast<int>(*filter.notes));
+  key += '\x1f';
+  if (filter.symbol) key += *filter.symbol;
+  return key;
+}
+
+}  // namespace
+
 std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityMode mode) const {
+  // SPEC §4.8: `symbol` filters the open part too, from/to do not.
+  auto open_part = [&] {
+    OpenSummary open;
+    if (auto marks = open_marks_.load()) {
+      for (const auto& m : *marks) {
+        if (filter.symbol && m.symbol != *filter.symbol) continue;
+        ++open.count;
+        if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+      }
+    }
+    return render_stats_tail(open);
+  };
+  const std::string key = stats_cache_key(filter, mode);
+  if (auto kept = stats_cache_.find(key)) return *kept + open_part();
   if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
     filtered_scans_.fetch_sub(1);
     return std::nullopt;
@@ -307,20 +347,15 @@ std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityM
     ~Release() { n.fetch_sub(1); }
   } release{filtered_scans_};
   StatsBook stats;
+  std::uint64_t version;
   {
     std::shared_lock lock(history_mutex_);
     stats = compute_stats(history_, filter);
+    version = stats_cache_.version();
   }
-  // SPEC §4.8: `symbol` filters the open part too, from/to do not.
-  OpenSummary open;
-  if (auto marks = open_marks_.load()) {
-    for (const auto& m : *marks) {
-      if (filter.symbol && m.symbol != *filter.symbol) continue;
-      ++open.count;
-      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
-    }
-  }
-  return render_stats(stats, open, mode);
+  auto text = std::make_shared<const std::string>(render_stats_without_tail(stats, mode));
+  stats_cache_.store(key, filter, version, text);
+  return *text + open_part();
 }
 
 std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "app/rw_lock.h"
+#include "app/stats_answer_cache.h"
 #include "cache/cache.h"
 #include "core/engine.h"
 #include "core/equity_curve.h"
@@ -165,8 +166,14 @@ class Ledger final : public FeedSink {
   // a scan of a million trades takes ~0.1 s, during which the ledger's next
   // append of closes waits, so their number is bounded.
   static constexpr int kMaxFilteredScans = 2;
+  // The statistics of a filter are kept (StatsAnswerCache) until a trade
+  // it matches closes: asked again, they are not scanned again.
   std::optional<std::string> stats_json(const TradeFilter& filter,
                                         EquityMode mode = EquityMode::Reduced) const;
+  // Filtered /api/stats answered from kept statistics / by a scan (tests,
+  // /metrics).
+  std::uint64_t stats_cache_hits() const { return stats_cache_.hits(); }
+  std::uint64_t stats_cache_misses() const { return stats_cache_.misses(); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -264,6 +271,9 @@ class Ledger final : public FeedSink {
   // written by the ledger thread under a unique lock, read under a shared one.
   mutable WriterPreferringLock history_mutex_;
   mutable std::atomic<int> filtered_scans_{0};
+  // Filtered /api/stats answers; told of every change to history_ while
+  // history_mutex_ is held for writing.
+  mutable StatsAnswerCache stats_cache_;
   TradeHistory history_;
   // Ledger thread only: the unfiltered statistics and their equity array
   // rendered so far (append-only while stats_.generation() stays the same).

@@ -136,27 +136,28 @@ std::string render_stats_tail(const OpenSummary& open) {
 }
 
 std::string render_stats(const StatsBook& stats, const OpenSummary& open) {
+  return render_stats(stats, open, EquityMode::Full);
+}
+
+std::string render_stats_without_tail(const StatsBook& stats, EquityMode mode) {
   std::string out = render_stats_head(stats);
   const auto& equity = stats.equity();
-  out.reserve(out.size() + equity.size() * 32 + 64);
-  append_equity_points(out, equity, 0, equity.size());
-  out += render_stats_tail(open);
+  switch (mode) {
+    case EquityMode::Full:
+      out.reserve(out.size() + equity.size() * 32 + 64);
+      append_equity_points(out, equity, 0, equity.size());
+      return out;
+    case EquityMode::None: return out;
+    case EquityMode::Reduced: break;
+  }
+  auto kept = reduce_equity_indices(equity, kEquityDefaultPoints);
+  out.reserve(out.size() + kept.size() * 32 + 64);
+  for (std::size_t k = 0; k < kept.size(); ++k) append_equity_point(out, equity[kept[k]], k == 0);
   return out;
 }
 
 std::string render_stats(const StatsBook& stats, const OpenSummary& open, EquityMode mode) {
-  switch (mode) {
-    case EquityMode::Full: return render_stats(stats, open);
-    case EquityMode::None: return render_stats_head(stats) + render_stats_tail(open);
-    case EquityMode::Reduced: break;
-  }
-  const auto& equity = stats.equity();
-  auto kept = reduce_equity_indices(equity, kEquityDefaultPoints);
-  std::string out = render_stats_head(stats);
-  out.reserve(out.size() + kept.size() * 32 + 64);
-  for (std::size_t k = 0; k < kept.size(); ++k) append_equity_point(out, equity[kept[k]], k == 0);
-  out += render_stats_tail(open);
-  return out;
+  return render_stats_without_tail(stats, mode) + render_stats_tail(open);
 }
 
 }  // namespace qc

@@ -27,7 +27,9 @@ void append_equity_point(std::string& out, const EquityPoint& point, bool first)
 std::string render_stats_tail(const OpenSummary& open);
 // The whole document with every point (backtest --stats, tests).
 std::string render_stats(const StatsBook& stats, const OpenSummary& open);
-// The whole document with the curve `mode` asks for (equity_curve.h).
+// The whole document with the curve `mode` asks for (equity_curve.h):
+// render_stats_without_tail(stats, mode) + render_stats_tail(open).
 std::string render_stats(const StatsBook& stats, const OpenSummary& open, EquityMode mode);
+std::string render_stats_without_tail(const StatsBook& stats, EquityMode mode);
 
 }  // namespace qc

@@ -257,6 +257,14 @@ std::optional<TradeHistory::Candidates> TradeHistory::candidates(const TradeFilt
   return c;
 }
 
+bool matches(const TradeFilter& filter, const ClosedPosition& trade) {
+  if (filter.symbol && *filter.symbol != trade.position.symbol) return false;
+  if (filter.notes && *filter.notes != trade.reason) return false;
+  if (filter.from && trade.close_timestamp < *filter.from) return false;
+  if (filter.to && trade.close_timestamp > *filter.to) return false;
+  return true;
+}
+
 TradePage TradeHistory::page(const TradeQuery& query) const {
   TradePage page;
   auto c = candidates(query.filter);

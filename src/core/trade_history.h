@@ -53,6 +53,9 @@ struct TradeFilter {
   std::optional<CloseReason> notes;
 };
 
+// Whether `filter` selects `trade` (as TradeHistory::page and for_each do).
+bool matches(const TradeFilter& filter, const ClosedPosition& trade);
+
 inline constexpr std::size_t kMaxTradePageLimit = 1000;
 
 struct TradeQuery {

@@ -597,3 +597,89 @@ TEST_F(LedgerTest, ReducedEquityCurveFollowsClosesAcrossABucketDoublingAndAnOutO
   restart();
   expect_published_equals_scan(*views_, *ledger_, 19'994);
 }
+
+namespace {
+
+qc::TradeFilter symbol_filter(const char* symbol) {
+  qc::TradeFilter f;
+  f.symbol = symbol;
+  return f;
+}
+
+std::string open_part(const std::string& stats) { return stats.substr(stats.rfind(R"("open":)")); }
+
+}  // namespace
+
+// docs/decisions.md "Filtered statistics": a filter's statistics are kept
+// until the closed trades change.
+TEST_F(LedgerTest, FilteredStatsAskedAgainAreNotScannedAgain) {
+  ASSERT_EQ(submit(doc_a()).status, Status::Created);
+  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));  // AAPL target
+  ledger_->flush();
+  auto first = ledger_->stats_json(symbol_filter("AAPL"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(ledger_->stats_cache_misses(), 1u);
+  auto again = ledger_->stats_json(symbol_filter("AAPL"));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+  // Another filter, or another curve of the same filter, is its own answer.
+  ASSERT_TRUE(ledger_->stats_json(symbol_filter("NVDA")).has_value());
+  ASSERT_TRUE(ledger_->stats_json(symbol_filter("AAPL"), qc::EquityMode::None).has_value());
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+  EXPECT_EQ(ledger_->stats_cache_misses(), 3u);
+}
+
+TEST_F(LedgerTest, AKeptFilteredAnswerIsNotServedAfterACloseItMatches) {
+  ASSERT_EQ(submit(doc_a()).status, Status::Created);
+  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));
+  ledger_->flush();
+  auto before = ledger_->stats_json(symbol_filter("NVDA"));
+  ASSERT_TRUE(before.has_value());
+  EXPECT_TRUE(contains(*before, R"("closed":{"count":0,)")) << before->substr(0, 200);
+  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));  // NVDA stop
+  ledger_->flush();
+  auto after = ledger_->stats_json(symbol_filter("NVDA"));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(contains(*after, R"("closed":{"count":1,)")) << after->substr(0, 200);
+  EXPECT_EQ(ledger_->stats_cache_hits(), 0u);
+}
+
+TEST_F(LedgerTest, AKeptFilteredAnswerOutlivesACloseItDoesNotMatch) {
+  ASSERT_EQ(submit(doc_a()).status, Status::Created);
+  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));
+  ledger_->flush();
+  auto before = ledger_->stats_json(symbol_filter("AAPL"));
+  ASSERT_TRUE(before.has_value());
+  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));  // NVDA's close
+  ledger_->flush();
+  auto after = ledger_->stats_json(symbol_filter("AAPL"));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+  EXPECT_EQ(*after, *before);
+}
+
+TEST_F(LedgerTest, AKeptFilteredAnswerShowsTheOpenPositionsOfNow) {
+  ASSERT_EQ(submit(doc_a()).status, Status::Created);
+  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1),
+                                    bar("NVDA", 205, 206, 204, 205, 1)}));
+  ledger_->flush();
+  qc::TradeFilter everything;
+  everything.from = 0;
+  auto first = ledger_->stats_json(everything);
+  ASSERT_TRUE(first.has_value());
+  // NVDA moves (no close): the kept statistics come with the new open part.
+  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 210, 212, 209, 211, 2)}));
+  ledger_->flush();
+  auto kept = ledger_->stats_json(everything);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+  EXPECT_NE(open_part(*kept), open_part(*first));
+  // The same trades scanned afresh (from=-1 is another key): the same text.
+  qc::TradeFilter also_everything;
+  also_everything.from = -1;
+  auto scanned = ledger_->stats_json(also_everything);
+  ASSERT_TRUE(scanned.has_value());
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+  EXPECT_EQ(*kept, *scanned);
+}

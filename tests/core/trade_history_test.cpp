@@ -468,6 +468,30 @@ TEST(TradeHistory, ForEachVisitsMatchingTradesInSection43Order) {
   EXPECT_EQ(got, expected);
 }
 
+// qc::matches (what the filtered /api/stats cache drops answers by) selects
+// exactly the trades the history's indexes select, for every kind of filter.
+TEST(TradeHistory, MatchesSelectsWhatForEachVisits) {
+  auto trades = random_trades(13);
+  TradeHistory h;
+  for (const auto& t : trades) (void)h.add(t);
+  const double from = kOpen + 3600 + 30 * 60;  // a close time present (and with a .5 twin)
+  const double to = kOpen + 3600 + 90 * 60 + 0.5;
+  for (std::optional<std::string> s : {std::optional<std::string>(), std::optional<std::string>("AAPL"),
+                                       std::optional<std::string>("NOPE")})
+    for (auto f : {std::optional<double>(), std::optional<double>(from)})
+      for (auto t : {std::optional<double>(), std::optional<double>(to)})
+        for (auto n : {std::optional<CloseReason>(), std::optional<CloseReason>(CloseReason::StopLoss)}) {
+          TradeFilter filter{s, f, t, n};
+          std::vector<ClosedPosition> visited, matched;
+          h.for_each(filter, [&](const ClosedPosition& c) { visited.push_back(c); });
+          for (std::size_t i = 0; i < h.size(); ++i)
+            if (qc::matches(filter, h.at(i))) matched.push_back(h.at(i));
+          SCOPED_TRACE(::testing::Message() << "symbol=" << s.value_or("-") << " from=" << f.has_value()
+                                            << " to=" << t.has_value() << " notes=" << n.has_value());
+          EXPECT_EQ(matched, visited);
+        }
+}
+
 // --- cursor text ------------------------------------------------------------------------
 
 TEST(TradeCursor, TextRoundTrips) {

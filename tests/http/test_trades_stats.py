@@ -156,6 +156,22 @@ class StatsTest(ScenarioServer):
     def test_filtered_and_unfiltered_agree_on_the_whole_set(self):
         self.assertEqual(self.stats(f"?from=0&to={self.sc.ts2 + 10**6}"), self.stats())
 
+    def stats_cache(self, result):
+        status, _, body = self.server.get_raw("/metrics")
+        self.assertEqual(status, 200)
+        prefix = f'qc_cache_requests_total{{cache="stats",result="{result}"}} '
+        line = [l for l in body.decode().splitlines() if l.startswith(prefix)]
+        self.assertEqual(len(line), 1, body)
+        return float(line[0][len(prefix):])
+
+    def test_a_filter_asked_again_is_answered_from_kept_statistics(self):
+        hits, misses = self.stats_cache("hit"), self.stats_cache("miss")
+        first = self.server.get_raw("/api/stats?symbol=AAPL&from=0")[2]
+        self.assertEqual((self.stats_cache("hit"), self.stats_cache("miss")), (hits, misses + 1))
+        again = self.server.get_raw("/api/stats?symbol=AAPL&from=0")[2]
+        self.assertEqual(again, first)
+        self.assertEqual((self.stats_cache("hit"), self.stats_cache("miss")), (hits + 1, misses + 1))
+
     def test_bad_filters_are_422(self):
         for query in ["?symbol=ZZZZ", "?from=x", f"?from={self.sc.ts2}&to={self.sc.ts1}"]:
             with self.subTest(query=query):

@@ -1,0 +1,119 @@
+#include "app/stats_answer_cache.h"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using qc::StatsAnswerCache;
+using qc::TradeFilter;
+
+StatsAnswerCache::Text text(std::size_t n, char c = 'x') {
+  return std::make_shared<const std::string>(n, c);
+}
+
+TradeFilter of_symbol(const char* symbol) {
+  TradeFilter f;
+  f.symbol = symbol;
+  return f;
+}
+
+qc::ClosedPosition trade(const char* symbol, double close_timestamp) {
+  qc::ClosedPosition c;
+  c.position.symbol = symbol;
+  c.close_timestamp = close_timestamp;
+  return c;
+}
+
+TEST(StatsAnswerCacheTest, FindsWhatWasStored) {
+  StatsAnswerCache cache(1000);
+  cache.store("a", {}, cache.version(), text(10));
+  auto found = cache.find("a");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(*found, std::string(10, 'x'));
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
+TEST(StatsAnswerCacheTest, UnknownKeyIsAMiss) {
+  StatsAnswerCache cache(1000);
+  cache.store("a", {}, cache.version(), text(10));
+  EXPECT_EQ(cache.find("b"), nullptr);
+  EXPECT_EQ(cache.misses(), 1u);
+}
+
+TEST(StatsAnswerCacheTest, AClosedTradeDropsTheAnswersOfTheFiltersItMatches) {
+  StatsAnswerCache cache(1000);
+  cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10));
+  cache.store("nvda", of_symbol("NVDA"), cache.version(), text(10));
+  cache.store("all", {}, cache.version(), text(10));
+  cache.closed(trade("AAPL", 100));
+  EXPECT_EQ(cache.find("aapl"), nullptr);
+  EXPECT_EQ(cache.find("all"), nullptr);
+  EXPECT_NE(cache.find("nvda"), nullptr);
+  EXPECT_EQ(cache.bytes(), 10u);
+}
+
+TEST(StatsAnswerCacheTest, AWindowIsDroppedOnlyByACloseInsideIt) {
+  // from/to are inclusive, as for /api/trades.
+  StatsAnswerCache cache(1000);
+  TradeFilter window;
+  window.from = 100;
+  window.to = 200;
+  cache.store("w", window, cache.version(), text(10));
+  cache.closed(trade("AAPL", 99.5));
+  cache.closed(trade("AAPL", 200.5));
+  EXPECT_NE(cache.find("w"), nullptr);
+  cache.closed(trade("AAPL", 200));
+  EXPECT_EQ(cache.find("w"), nullptr);
+}
+
+TEST(StatsAnswerCacheTest, ClearedDropsEverything) {
+  StatsAnswerCache cache(1000);
+  cache.store("a", of_symbol("AAPL"), cache.version(), text(10));
+  cache.cleared();
+  EXPECT_EQ(cache.find("a"), nullptr);
+  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
+TEST(StatsAnswerCacheTest, AnAnswerScannedBeforeAChangeIsNotKept) {
+  // Even one the change does not match: the scan's version is old.
+  StatsAnswerCache cache(1000);
+  auto version = cache.version();
+  cache.closed(trade("NVDA", 100));
+  cache.store("aapl", of_symbol("AAPL"), version, text(10));
+  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(cache.find("aapl"), nullptr);
+}
+
+TEST(StatsAnswerCacheTest, TheLeastRecentlyUsedGoFirstAndTheBoundHolds) {
+  StatsAnswerCache cache(1000);
+  for (const char* key : {"a", "b", "c", "d"}) cache.store(key, {}, cache.version(), text(250));
+  ASSERT_NE(cache.find("a"), nullptr);  // a is now the most recently used
+  cache.store("e", {}, cache.version(), text(250));  // b goes
+  EXPECT_EQ(cache.find("b"), nullptr);
+  EXPECT_NE(cache.find("a"), nullptr);
+  EXPECT_NE(cache.find("e"), nullptr);
+  EXPECT_EQ(cache.bytes(), 1000u);
+  EXPECT_EQ(cache.entries(), 4u);
+}
+
+TEST(StatsAnswerCacheTest, ATextOverAQuarterOfTheBoundIsNeverKept) {
+  StatsAnswerCache cache(1000);
+  cache.store("a", {}, cache.version(), text(100));
+  cache.store("big", {}, cache.version(), text(251));
+  EXPECT_EQ(cache.find("big"), nullptr);
+  EXPECT_NE(cache.find("a"), nullptr);  // and nothing was evicted for it
+}
+
+TEST(StatsAnswerCacheTest, StoringAKeyAgainReplacesItsText) {
+  StatsAnswerCache cache(1000);
+  cache.store("a", {}, cache.version(), text(100, 'x'));
+  cache.store("a", {}, cache.version(), text(50, 'y'));
+  auto found = cache.find("a");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(*found, std::string(50, 'y'));
+  EXPECT_EQ(cache.bytes(), 50u);
+  EXPECT_EQ(cache.entries(), 1u);
+}
+
+}  // namespace
