@@ -369,36 +369,42 @@ TEST(TradePage, LateCloseShowsInTheSymbolAndNotesFilters) {
   EXPECT_EQ(targets[1].close_timestamp, 1000);
 }
 
+// Every combination of: no symbol or one of `symbols`; no `from` or a close
+// time present in random_trades (with a .5 twin); no `to` or another; no
+// exit or each exit.
+std::vector<TradeFilter> every_filter(const std::vector<std::string>& symbols) {
+  const double from = kOpen + 3600 + 30 * 60;
+  const double to = kOpen + 3600 + 90 * 60 + 0.5;
+  std::vector<std::optional<std::string>> ss = {std::nullopt};
+  ss.insert(ss.end(), symbols.begin(), symbols.end());
+  std::vector<TradeFilter> out;
+  for (const auto& s : ss)
+    for (auto f : {std::optional<double>(), std::optional<double>(from)})
+      for (auto t : {std::optional<double>(), std::optional<double>(to)})
+        for (auto n : {std::optional<CloseReason>(), std::optional<CloseReason>(CloseReason::StopLoss),
+                       std::optional<CloseReason>(CloseReason::TargetPrice)})
+          out.push_back(TradeFilter{s, f, t, n});
+  return out;
+}
+
 TEST(TradePage, WalkingAllPagesGivesEveryMatchingTradeOnceInOrder) {
   auto trades = random_trades(11);
   TradeHistory h;
   for (const auto& t : trades) (void)h.add(t);
-  const double from = kOpen + 3600 + 30 * 60;  // a close time present (and with a .5 twin)
-  const double to = kOpen + 3600 + 90 * 60 + 0.5;
-  std::vector<std::optional<std::string>> symbols = {std::nullopt, "AAPL", "BRK.B", "TSLA"};
-  std::vector<std::optional<double>> froms = {std::nullopt, from};
-  std::vector<std::optional<double>> tos = {std::nullopt, to};
-  std::vector<std::optional<CloseReason>> notes = {std::nullopt, CloseReason::StopLoss,
-                                                   CloseReason::TargetPrice};
-  for (const auto& s : symbols)
-    for (const auto& f : froms)
-      for (const auto& t : tos)
-        for (const auto& n : notes)
-          for (std::size_t limit : {1, 7, 100, 1000}) {
-            TradeFilter filter{s, f, t, n};
-            auto expected = expected_newest_first(trades, filter);
-            std::size_t pages = 0;
-            auto got = walk_pages(h, filter, limit, &pages);
-            SCOPED_TRACE(::testing::Message()
-                         << "symbol=" << s.value_or("-") << " from=" << f.has_value()
-                         << " to=" << t.has_value() << " notes=" << (n ? int(*n) : -1)
-                         << " limit=" << limit);
-            EXPECT_EQ(got, expected);
-            std::size_t full_pages = expected.size() / limit;
-            std::size_t expected_pages = expected.empty() ? 1
-                                         : full_pages + (expected.size() % limit ? 1 : 0);
-            EXPECT_EQ(pages, expected_pages);
-          }
+  for (const auto& filter : every_filter({"AAPL", "BRK.B", "TSLA"}))
+    for (std::size_t limit : {1, 7, 100, 1000}) {
+      const auto& [s, f, t, n] = filter;
+      auto expected = expected_newest_first(trades, filter);
+      std::size_t pages = 0;
+      auto got = walk_pages(h, filter, limit, &pages);
+      SCOPED_TRACE(::testing::Message() << "symbol=" << s.value_or("-") << " from=" << f.has_value()
+                                        << " to=" << t.has_value() << " notes=" << (n ? int(*n) : -1)
+                                        << " limit=" << limit);
+      EXPECT_EQ(got, expected);
+      std::size_t full_pages = expected.size() / limit;
+      std::size_t expected_pages = expected.empty() ? 1 : full_pages + (expected.size() % limit ? 1 : 0);
+      EXPECT_EQ(pages, expected_pages);
+    }
 }
 
 TEST(TradePage, TradesAppendedBetweenPagesNeitherSkipNorRepeatEarlierOnes) {
@@ -474,22 +480,16 @@ TEST(TradeHistory, MatchesSelectsWhatForEachVisits) {
   auto trades = random_trades(13);
   TradeHistory h;
   for (const auto& t : trades) (void)h.add(t);
-  const double from = kOpen + 3600 + 30 * 60;  // a close time present (and with a .5 twin)
-  const double to = kOpen + 3600 + 90 * 60 + 0.5;
-  for (std::optional<std::string> s : {std::optional<std::string>(), std::optional<std::string>("AAPL"),
-                                       std::optional<std::string>("NOPE")})
-    for (auto f : {std::optional<double>(), std::optional<double>(from)})
-      for (auto t : {std::optional<double>(), std::optional<double>(to)})
-        for (auto n : {std::optional<CloseReason>(), std::optional<CloseReason>(CloseReason::StopLoss)}) {
-          TradeFilter filter{s, f, t, n};
-          std::vector<ClosedPosition> visited, matched;
-          h.for_each(filter, [&](const ClosedPosition& c) { visited.push_back(c); });
-          for (std::size_t i = 0; i < h.size(); ++i)
-            if (qc::matches(filter, h.at(i))) matched.push_back(h.at(i));
-          SCOPED_TRACE(::testing::Message() << "symbol=" << s.value_or("-") << " from=" << f.has_value()
-                                            << " to=" << t.has_value() << " notes=" << n.has_value());
-          EXPECT_EQ(matched, visited);
-        }
+  for (const auto& filter : every_filter({"AAPL", "NOPE"})) {
+    std::vector<ClosedPosition> visited, matched;
+    h.for_each(filter, [&](const ClosedPosition& c) { visited.push_back(c); });
+    for (std::size_t i = 0; i < h.size(); ++i)
+      if (qc::matches(filter, h.at(i))) matched.push_back(h.at(i));
+    SCOPED_TRACE(::testing::Message() << "symbol=" << filter.symbol.value_or("-") << " from="
+                                      << filter.from.has_value() << " to=" << filter.to.has_value()
+                                      << " notes=" << filter.notes.has_value());
+    EXPECT_EQ(matched, visited);
+  }
 }
 
 // --- cursor text ------------------------------------------------------------------------
