@@ -212,14 +212,8 @@ void Ledger::publish_stats() {
     // rarely asked for, so its complete blocks are kept deflated only.
     equity_blocks_.push_back(gzip_only_part(std::move(block)));
   }
-  OpenSummary open;
-  if (auto marks = open_marks_.load()) {
-    open.count = marks->size();
-    for (const auto& m : *marks)
-      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
-  }
   auto head = part_of(render_stats_head(stats_));
-  auto tail = part_of(render_stats_tail(open));
+  auto tail = part_of(render_stats_tail(open_summary(std::nullopt)));
   std::vector<BodyPartPtr> parts;
   parts.reserve(equity_blocks_.size() + 3);
   parts.push_back(head);
@@ -323,19 +317,21 @@ std::string stats_cache_key(const TradeFilter& filter, EquityMode mode) {
 
 }  // namespace
 
+OpenSummary Ledger::open_summary(const std::optional<std::string>& symbol) const {
+  OpenSummary open;
+  if (auto marks = open_marks_.load()) {
+    for (const auto& m : *marks) {
+      if (symbol && m.symbol != *symbol) continue;
+      ++open.count;
+      if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
+    }
+  }
+  return open;
+}
+
 std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityMode mode) const {
   // SPEC §4.8: `symbol` filters the open part too, from/to do not.
-  auto open_part = [&] {
-    OpenSummary open;
-    if (auto marks = open_marks_.load()) {
-      for (const auto& m : *marks) {
-        if (filter.symbol && m.symbol != *filter.symbol) continue;
-        ++open.count;
-        if (m.unrealized_pnl) open.unrealized_pnl += *m.unrealized_pnl;
-      }
-    }
-    return render_stats_tail(open);
-  };
+  auto open_part = [&] { return render_stats_tail(open_summary(filter.symbol)); };
   const std::string key = stats_cache_key(filter, mode);
   if (auto kept = stats_cache_.find(key)) return *kept + open_part();
   if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {

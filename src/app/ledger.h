@@ -218,6 +218,9 @@ class Ledger final : public FeedSink {
   void publish_performance();
   void publish_positions();
   void publish_stats();
+  // The "open" part of /api/stats (SPEC §4.8) from the last published
+  // marks: every open position, or those of `symbol`. Any thread.
+  OpenSummary open_summary(const std::optional<std::string>& symbol) const;
   // The reduced curve's parts (publish_stats), between `head` and `tail`.
   std::vector<BodyPartPtr> reduced_equity_parts();
   void publish_positions_and_open_stats();
