@@ -116,7 +116,8 @@ std::string origin_problem(const std::string& entry) {
   if (sep == std::string::npos)
     return quoted + " is not an origin: " + shape + ", e.g. https://app.example";
   std::string scheme = entry.substr(0, sep);
-  if (ascii_lower(scheme) != "http" && ascii_lower(scheme) != "https")
+  const std::string lower_scheme = ascii_lower(scheme);
+  if (lower_scheme != "http" && lower_scheme != "https")
     return quoted + " has scheme '" + scheme + "': " + shape;
   std::string rest = entry.substr(sep + 3);
   auto end = rest.find_first_of("/?#");
@@ -194,10 +195,10 @@ std::string origin_problem(const std::string& entry) {
     if (r.ec != std::errc{} || r.ptr != port.data() + port.size() || value < 1 || value > 65535)
       return quoted + ": the port must be a number from 1 to 65535, got '" + port + "'";
     bool is_default =
-        (ascii_lower(scheme) == "http" && value == 80) || (ascii_lower(scheme) == "https" && value == 443);
+        (lower_scheme == "http" && value == 80) || (lower_scheme == "https" && value == 443);
     if (!is_default) canonical_port = ":" + std::to_string(value);
   }
-  std::string canonical = ascii_lower(scheme) + "://" + canonical_host + canonical_port;
+  std::string canonical = lower_scheme + "://" + canonical_host + canonical_port;
   if (canonical != entry)
     return quoted +
            " is not in the form browsers send in the Origin header (lowercase, no "
