@@ -24,42 +24,36 @@
     };
   }
 
-  // The equity points as the chart needs them: strictly increasing times
-  // (trades closing in the same second are one point, the last), starting at
-  // 0 just before the first close.
+  // The equity curve and its drawdown (the fall from the running peak) as
+  // the chart needs them: strictly increasing times, starting at 0 just
+  // before the first close. Trades closing in the same second are one point:
+  // on the curve the last, on the drawdown the deepest fall, so the pane
+  // reaches the max drawdown tile's figure even when the trough is a trade
+  // that closed in the same second as later ones.
   // (New York's clock: fmt.chartSeconds; the hour repeated when daylight
   // saving time ends folds into the one before.)
-  function equityPoints(equity, from) {
-    const out = [];
-    for (const [t, v] of equity) {
-      const time = fmt.chartSeconds(t);
-      if (out.length && out[out.length - 1].time >= time) out[out.length - 1].value = v;
-      else out.push({ time, value: v });
-    }
-    if (out.length) {
-      const start = typeof from === 'number' ? fmt.chartSeconds(from) : null;
-      out.unshift({ time: start !== null && start < out[0].time ? start : out[0].time - 1, value: 0 });
-    }
-    return out;
-  }
-
-  // The fall from the running peak, on the times of `points` (equityPoints of
-  // `equity`): computed over every trade, and within a second the deepest
-  // fall rather than the last, so the pane reaches the max drawdown tile's
-  // figure even when the trough is a trade that closed in the same second as
-  // later ones.
-  function drawdownPoints(equity, points) {
-    if (!points.length) return [];
-    const out = [{ time: points[0].time, value: 0 }];
+  function curvePoints(equity, from) {
+    const points = [];
+    const drawdown = [];
     let peak = 0;
     for (const [t, v] of equity) {
       const time = fmt.chartSeconds(t);
       peak = Math.max(peak, v);
-      const last = out[out.length - 1];
-      if (out.length > 1 && last.time >= time) last.value = Math.min(last.value, v - peak);
-      else out.push({ time, value: v - peak });
+      if (points.length && points[points.length - 1].time >= time) {
+        points[points.length - 1].value = v;
+        drawdown[drawdown.length - 1].value = Math.min(drawdown[drawdown.length - 1].value, v - peak);
+      } else {
+        points.push({ time, value: v });
+        drawdown.push({ time, value: v - peak });
+      }
     }
-    return out;
+    if (points.length) {
+      const start = typeof from === 'number' ? fmt.chartSeconds(from) : null;
+      const time = start !== null && start < points[0].time ? start : points[0].time - 1;
+      points.unshift({ time, value: 0 });
+      drawdown.unshift({ time, value: 0 });
+    }
+    return { points, drawdown };
   }
 
   function tile(label, value, test, tone, note) {
@@ -94,7 +88,7 @@
            `unrealized ${fmt.pct(stats.open.unrealized_pnl)}`));
     root.append(tiles);
 
-    const points = equityPoints(stats.equity || [], opts.from);
+    const { points, drawdown } = curvePoints(stats.equity || [], opts.from);
     const equityEl = h('div', { class: 'chart chart-tall', dataset: { test: 'equity-chart' },
                                 role: 'img', 'aria-label': 'Equity curve and drawdown' });
     root.append(section('Equity curve and drawdown', 'equity', equityEl,
@@ -147,9 +141,8 @@
         lineColor: DOWN, topColor: 'rgba(220,38,38,0.05)', bottomColor: 'rgba(220,38,38,0.35)', lineWidth: 1,
         invertFilledArea: true, priceFormat: { type: 'custom', formatter: (p) => fmt.pct(p) },
       }, 1);
-      const dd = drawdownPoints(stats.equity || [], points);
-      ddSeries.setData(dd);
-      equityEl.dataset.drawdownLow = String(Math.min(...dd.map((p) => p.value)));
+      ddSeries.setData(drawdown);
+      equityEl.dataset.drawdownLow = String(Math.min(...drawdown.map((p) => p.value)));
       const panes = chart.panes();
       if (panes[1]) panes[1].setHeight(90);
       chart.timeScale().fitContent();
