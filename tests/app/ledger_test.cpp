@@ -611,11 +611,24 @@ std::string open_part(const std::string& stats) { return stats.substr(stats.rfin
 }  // namespace
 
 // docs/decisions.md "Filtered statistics": a filter's statistics are kept
-// until the closed trades change.
-TEST_F(LedgerTest, FilteredStatsAskedAgainAreNotScannedAgain) {
-  ASSERT_EQ(submit(doc_a()).status, Status::Created);
-  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));  // AAPL target
-  ledger_->flush();
+// until a trade it matches closes.
+class FilteredStatsTest : public LedgerTest {
+ protected:
+  // doc_a opens AAPL and NVDA; AAPL reaches its target at minute 1.
+  void close_aapl() {
+    ASSERT_EQ(submit(doc_a()).status, Status::Created);
+    ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));
+    ledger_->flush();
+  }
+  // Then NVDA gaps down through its stop at minute 2.
+  void close_nvda() {
+    ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));
+    ledger_->flush();
+  }
+};
+
+TEST_F(FilteredStatsTest, AskedAgainAreNotScannedAgain) {
+  close_aapl();
   auto first = ledger_->stats_json(symbol_filter("AAPL"));
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(ledger_->stats_cache_misses(), 1u);
@@ -630,39 +643,32 @@ TEST_F(LedgerTest, FilteredStatsAskedAgainAreNotScannedAgain) {
   EXPECT_EQ(ledger_->stats_cache_misses(), 3u);
 }
 
-TEST_F(LedgerTest, AKeptFilteredAnswerIsNotServedAfterACloseItMatches) {
-  ASSERT_EQ(submit(doc_a()).status, Status::Created);
-  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));
-  ledger_->flush();
+TEST_F(FilteredStatsTest, AKeptAnswerIsNotServedAfterACloseItMatches) {
+  close_aapl();
   auto before = ledger_->stats_json(symbol_filter("NVDA"));
   ASSERT_TRUE(before.has_value());
   EXPECT_TRUE(contains(*before, R"("closed":{"count":0,)")) << before->substr(0, 200);
-  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));  // NVDA stop
-  ledger_->flush();
+  close_nvda();
   auto after = ledger_->stats_json(symbol_filter("NVDA"));
   ASSERT_TRUE(after.has_value());
   EXPECT_TRUE(contains(*after, R"("closed":{"count":1,)")) << after->substr(0, 200);
   EXPECT_EQ(ledger_->stats_cache_hits(), 0u);
 }
 
-TEST_F(LedgerTest, AKeptFilteredAnswerOutlivesACloseItDoesNotMatch) {
-  ASSERT_EQ(submit(doc_a()).status, Status::Created);
-  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1)}));
-  ledger_->flush();
+TEST_F(FilteredStatsTest, AKeptAnswerOutlivesACloseItDoesNotMatch) {
+  close_aapl();
   auto before = ledger_->stats_json(symbol_filter("AAPL"));
   ASSERT_TRUE(before.has_value());
-  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 170, 171, 165, 166, 2)}));  // NVDA's close
-  ledger_->flush();
+  close_nvda();
   auto after = ledger_->stats_json(symbol_filter("AAPL"));
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
   EXPECT_EQ(*after, *before);
 }
 
-TEST_F(LedgerTest, AKeptFilteredAnswerShowsTheOpenPositionsOfNow) {
-  ASSERT_EQ(submit(doc_a()).status, Status::Created);
-  ASSERT_TRUE(ledger_->submit_bars({bar("AAPL", 145.2, 150.3, 145, 150, 1),
-                                    bar("NVDA", 205, 206, 204, 205, 1)}));
+TEST_F(FilteredStatsTest, AKeptAnswerShowsTheOpenPositionsOfNow) {
+  close_aapl();
+  ASSERT_TRUE(ledger_->submit_bars({bar("NVDA", 205, 206, 204, 205, 1)}));
   ledger_->flush();
   qc::TradeFilter everything;
   everything.from = 0;
