@@ -226,6 +226,36 @@ BENCHMARK(BM_ComputeStats)
     ->Arg(kSymbolNotesWindow)
     ->Unit(benchmark::kMillisecond);
 
+// A whole filtered /api/stats answer but its "open" part (what a first ask
+// costs before the socket): the scan and the rendering, default (reduced)
+// equity curve. Filters: one symbol; the last 7 days; the whole history.
+void BM_FilteredStatsAnswer(benchmark::State& state) {
+  const auto& history = loaded().history;
+  const auto& all = closes();
+  qc::TradeFilter filter;
+  switch (state.range(0)) {
+    case 0: filter.symbol = "NVDA"; break;
+    case 1: filter.from = all.back().close_timestamp - 7 * 86400; break;
+    default: filter.from = all.front().close_timestamp; break;
+  }
+  std::size_t n = 0, bytes = 0;
+  for (auto _ : state) {
+    auto stats = qc::compute_stats(history, filter);
+    auto text = qc::render_stats_without_tail(stats, qc::EquityMode::Reduced);
+    n = stats.closed().count;
+    bytes = text.size();
+    benchmark::DoNotOptimize(text.data());
+  }
+  state.counters["trades"] = static_cast<double>(n);
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_FilteredStatsAnswer)
+    ->ArgName("symbol_week_all")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

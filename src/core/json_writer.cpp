@@ -15,6 +15,13 @@ void append_json_number(std::string& out, double d) {
   // price, percent or timestamp can have (1680000000, not 1.68e+09).
   char buf[64];
   double magnitude = std::fabs(d);
+  // A whole number below 2^53 (a timestamp): its shortest digits are the
+  // integer's, which the integer formatting writes several times faster.
+  if (magnitude < 9007199254740992.0 && d == std::trunc(d)) {
+    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(d));
+    out.append(buf, r.ptr);
+    return;
+  }
   if (magnitude >= 1e-6 && magnitude < 1e21) {
     auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
     if (r.ec == std::errc{}) {

@@ -27,12 +27,8 @@ void book_period(std::vector<PeriodFigures>& periods, std::int64_t key, double p
 
 }  // namespace
 
-bool StatsBook::add_in_order(const ClosedPosition& closed) {
-  auto key = cursor_of(closed);
-  if (last_ && key < *last_) return false;
-  const double p = closed.pnl;
-  const auto& position = closed.position;
-
+void StatsBook::absorb(double close_timestamp, std::int64_t open_timestamp, double p,
+                       CloseReason reason) {
   ++count_;
   if (p > 0) {
     ++wins_;
@@ -44,20 +40,44 @@ bool StatsBook::add_in_order(const ClosedPosition& closed) {
     ++breakeven_;
   }
   total_pnl_ += p;
-  hold_sum_ += closed.close_timestamp - static_cast<double>(position.open_timestamp);
-  // Strict comparisons: on ties the earlier trade in §4.3 order stays.
-  if (!best_ || p > best_->pnl) best_ = TradeMark{position.symbol, position.open_timestamp, p};
-  if (!worst_ || p < worst_->pnl) worst_ = TradeMark{position.symbol, position.open_timestamp, p};
+  hold_sum_ += close_timestamp - static_cast<double>(open_timestamp);
 
   // The curve after this close is total_pnl_ (the same left-to-right sum).
   const double cumulative = total_pnl_;
   if (cumulative > peak_) {
     peak_ = cumulative;
-    peak_time_ = closed.close_timestamp;
+    peak_time_ = close_timestamp;
   } else if (peak_ - cumulative > max_drawdown_.pnl) {
-    max_drawdown_ = {peak_ - cumulative, peak_time_, closed.close_timestamp};
+    max_drawdown_ = {peak_ - cumulative, peak_time_, close_timestamp};
   }
-  equity_.push_back({closed.close_timestamp, cumulative});
+  equity_.push_back({close_timestamp, cumulative});
+
+  auto& exit = by_exit_[static_cast<std::size_t>(reason)];
+  exit.notes = reason;
+  ++exit.count;
+  exit.total_pnl += p;
+
+  auto day = new_york_days_.day_of(static_cast<std::int64_t>(std::floor(close_timestamp)));
+  book_period(daily_, day, p);
+  book_period(weekly_, monday_of(day), p);
+  if (monthly_.empty() || close_timestamp >= static_cast<double>(month_end_)) {
+    std::int64_t month = month_start_utc(close_timestamp);
+    month_end_ = month_start_utc(static_cast<double>(month + 32 * 86400));
+    monthly_.push_back({month, 0, 0});
+  }
+  ++monthly_.back().count;
+  monthly_.back().pnl += p;
+}
+
+bool StatsBook::add_in_order(const ClosedPosition& closed) {
+  auto key = cursor_of(closed);
+  if (last_ && key < *last_) return false;
+  const double p = closed.pnl;
+  const auto& position = closed.position;
+  absorb(closed.close_timestamp, position.open_timestamp, p, closed.reason);
+  // Strict comparisons: on ties the earlier trade in §4.3 order stays.
+  if (!best_ || p > best_->pnl) best_ = TradeMark{position.symbol, position.open_timestamp, p};
+  if (!worst_ || p < worst_->pnl) worst_ = TradeMark{position.symbol, position.open_timestamp, p};
 
   if (lower_half_.empty() || p <= lower_half_.front()) {
     lower_half_.push_back(p);
@@ -83,22 +103,6 @@ bool StatsBook::add_in_order(const ClosedPosition& closed) {
   ++symbol->second.count;
   if (p > 0) ++symbol->second.wins;
   symbol->second.total_pnl += p;
-
-  auto& exit = by_exit_[static_cast<std::size_t>(closed.reason)];
-  exit.notes = closed.reason;
-  ++exit.count;
-  exit.total_pnl += p;
-
-  auto day = new_york_days_.day_of(static_cast<std::int64_t>(std::floor(closed.close_timestamp)));
-  book_period(daily_, day, p);
-  book_period(weekly_, monday_of(day), p);
-  if (monthly_.empty() || closed.close_timestamp >= static_cast<double>(month_end_)) {
-    std::int64_t month = month_start_utc(closed.close_timestamp);
-    month_end_ = month_start_utc(static_cast<double>(month + 32 * 86400));
-    monthly_.push_back({month, 0, 0});
-  }
-  ++monthly_.back().count;
-  monthly_.back().pnl += p;
 
   last_ = std::move(key);
   return true;
@@ -148,8 +152,50 @@ std::vector<ExitFigures> StatsBook::by_exit() const {
 }
 
 StatsBook compute_stats(const TradeHistory& history, const TradeFilter& filter) {
+  // What add_in_order does for each trade, on the history's rows (no strings
+  // made per trade): every sum is the same left-to-right sum, so the book is
+  // the one add_in_order would build. The marks and the last key are made
+  // once at the end, the median's halves from all the pnl at once.
   StatsBook book;
-  history.for_each(filter, [&book](const ClosedPosition& c) { (void)book.add_in_order(c); });
+  using Row = TradeHistory::Row;
+  const std::size_t bound = history.scan_size(filter);
+  book.equity_.reserve(bound);
+  std::vector<double> pnl;
+  pnl.reserve(bound);
+  std::vector<SymbolFigures> symbols(history.symbol_count());
+  const Row* best = nullptr;
+  const Row* worst = nullptr;
+  const Row* last = nullptr;
+  history.for_each_row(filter, [&](const Row& row) {
+    const double p = row.pnl;
+    book.absorb(row.close_timestamp, row.open_timestamp, p, row.reason);
+    // Strict comparisons: on ties the earlier trade in §4.3 order stays.
+    if (!best || p > best->pnl) best = &row;
+    if (!worst || p < worst->pnl) worst = &row;
+    pnl.push_back(p);
+    auto& symbol = symbols[row.symbol];
+    ++symbol.count;
+    if (p > 0) ++symbol.wins;
+    symbol.total_pnl += p;
+    last = &row;
+  });
+  if (!last) return book;
+  auto mark = [&](const Row& row) {
+    return TradeMark{history.symbol_name(row.symbol), row.open_timestamp, row.pnl};
+  };
+  book.best_ = mark(*best);
+  book.worst_ = mark(*worst);
+  book.last_ = TradeCursor{last->close_timestamp, last->open_timestamp, history.symbol_name(last->symbol)};
+  for (std::size_t id = 0; id < symbols.size(); ++id)
+    if (symbols[id].count > 0)
+      book.by_symbol_.emplace(history.symbol_name(static_cast<TradeHistory::SymbolId>(id)), symbols[id]);
+  // The lower half holds the ceil(n / 2) smallest (add_in_order's balance).
+  const auto lower = static_cast<std::ptrdiff_t>((pnl.size() + 1) / 2);
+  std::nth_element(pnl.begin(), pnl.begin() + (lower - 1), pnl.end());
+  book.lower_half_.assign(pnl.begin(), pnl.begin() + lower);
+  book.upper_half_.assign(pnl.begin() + lower, pnl.end());
+  std::make_heap(book.lower_half_.begin(), book.lower_half_.end());
+  std::make_heap(book.upper_half_.begin(), book.upper_half_.end(), std::greater<>{});
   return book;
 }
 

@@ -111,6 +111,10 @@ class StatsBook {
   std::uint64_t generation() const { return generation_; }
 
  private:
+  friend StatsBook compute_stats(const TradeHistory& history, const TradeFilter& filter);
+  // Every figure of a close but the symbol's, best / worst and the median.
+  void absorb(double close_timestamp, std::int64_t open_timestamp, double pnl, CloseReason reason);
+
   std::size_t count_ = 0, wins_ = 0, losses_ = 0, breakeven_ = 0;
   double total_pnl_ = 0, win_sum_ = 0, loss_sum_ = 0, hold_sum_ = 0;
   std::optional<TradeMark> best_, worst_;

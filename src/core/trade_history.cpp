@@ -296,19 +296,12 @@ TradePage TradeHistory::page(const TradeQuery& query) const {
 
 void TradeHistory::for_each(const TradeFilter& filter,
                             const std::function<void(const ClosedPosition&)>& visit) const {
+  for_each_row(filter, [&](const Row& row) { visit(materialize(row)); });
+}
+
+std::size_t TradeHistory::scan_size(const TradeFilter& filter) const {
   auto c = candidates(filter);
-  if (!c) return;
-  // Rows of an index are scattered: fetch a few ahead of the one visited.
-  constexpr std::size_t kAhead = 32;
-  for (std::size_t i = c->begin; i < c->end; ++i) {
-    if (c->index && i + kAhead < c->end) {
-      const Row* ahead = &rows_[(*c->index)[i + kAhead]];
-      __builtin_prefetch(ahead);
-      __builtin_prefetch(reinterpret_cast<const char*>(ahead) + sizeof(Row) - 1);
-    }
-    const Row& row = rows_[row_number(*c, i)];
-    if (accepts(*c, row)) visit(materialize(row));
-  }
+  return c ? c->end - c->begin : 0;
 }
 
 }  // namespace qc

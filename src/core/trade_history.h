@@ -94,8 +94,7 @@ class TradeHistory {
   void for_each(const TradeFilter& filter,
                 const std::function<void(const ClosedPosition&)>& visit) const;
 
- private:
-  using RowNumber = std::uint32_t;
+  // A trade as held: compact, its symbol interned (symbol_name gives it).
   using SymbolId = std::uint32_t;
   struct Row {
     double close_timestamp;
@@ -109,6 +108,18 @@ class TradeHistory {
     SymbolId symbol;
     CloseReason reason;
   };
+  const std::string& symbol_name(SymbolId id) const { return symbols_[id]; }
+  std::size_t symbol_count() const { return symbols_.size(); }
+  // At least as many as the trades matching `filter` (the rows a scan walks).
+  std::size_t scan_size(const TradeFilter& filter) const;
+  // Calls `visit(const Row&)` for every trade matching `filter`, in §4.3
+  // order: for_each without making a ClosedPosition (strings) per trade.
+  // The rows stay valid until the history changes.
+  template <class Visit>
+  void for_each_row(const TradeFilter& filter, Visit&& visit) const;
+
+ private:
+  using RowNumber = std::uint32_t;
   // The rows a query walks: every row, or one index, minus what the other
   // filters reject.
   struct Candidates {
@@ -145,5 +156,27 @@ class TradeHistory {
   std::vector<std::vector<RowNumber>> by_symbol_;  // by SymbolId
   std::array<std::vector<RowNumber>, 2> by_reason_;  // by reason_slot
 };
+
+template <class Visit>
+void TradeHistory::for_each_row(const TradeFilter& filter, Visit&& visit) const {
+  auto c = candidates(filter);
+  if (!c) return;
+  if (!c->index) {
+    for (std::size_t i = c->begin; i < c->end; ++i) visit(rows_[i]);
+    return;
+  }
+  // Rows of an index are scattered: fetch a few ahead of the one visited.
+  constexpr std::size_t kAhead = 32;
+  const auto& index = *c->index;
+  for (std::size_t i = c->begin; i < c->end; ++i) {
+    if (i + kAhead < c->end) {
+      const Row* ahead = &rows_[index[i + kAhead]];
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(reinterpret_cast<const char*>(ahead) + sizeof(Row) - 1);
+    }
+    const Row& row = rows_[index[i]];
+    if (accepts(*c, row)) visit(row);
+  }
+}
 
 }  // namespace qc

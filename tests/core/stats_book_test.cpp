@@ -651,6 +651,84 @@ TEST(StatsIncremental, MedianOfRandomSetsMatchesASortedCopy) {
   }
 }
 
+// --- the scan (compute_stats) == adding each matching trade in order --------------------------
+
+// A book built by add_in_order from the trades `filter` matches, in §4.3 order.
+StatsBook added_in_order(std::vector<ClosedPosition> trades, const TradeFilter& filter) {
+  std::sort(trades.begin(), trades.end(), qc::closes_before);
+  StatsBook s;
+  for (const auto& t : trades) {
+    if (qc::matches(filter, t)) {
+      EXPECT_TRUE(s.add_in_order(t));
+    }
+  }
+  return s;
+}
+
+void expect_same_book(const StatsBook& a, const StatsBook& b) {
+  EXPECT_EQ(a.closed(), b.closed());
+  EXPECT_EQ(a.by_symbol(), b.by_symbol());
+  EXPECT_EQ(a.by_exit(), b.by_exit());
+  EXPECT_EQ(a.daily(), b.daily());
+  EXPECT_EQ(a.weekly(), b.weekly());
+  EXPECT_EQ(a.monthly(), b.monthly());
+  EXPECT_EQ(a.equity(), b.equity());
+}
+
+std::vector<TradeFilter> stats_filters(const std::vector<ClosedPosition>& trades) {
+  auto sorted = trades;
+  std::sort(sorted.begin(), sorted.end(), qc::closes_before);
+  const double third = sorted[sorted.size() / 3].close_timestamp;
+  const double two_thirds = sorted[sorted.size() * 2 / 3].close_timestamp;
+  std::vector<TradeFilter> out(8);
+  out[1].symbol = "AAPL";
+  out[2].from = third;
+  out[3].to = third;
+  out[4].from = third, out[4].to = two_thirds;
+  out[5].symbol = "NOK", out[5].from = third;
+  out[6].symbol = "TSLA";            // never traded: an empty book
+  out[7].from = two_thirds + 1e9;    // after every close: an empty book
+  return out;
+}
+
+TEST(StatsScan, EqualsAddingEachMatchingTradeInOrderForEveryFilter) {
+  auto trades = random_closes(21, 3000);  // ties in pnl, close time, zeros
+  auto b = book_of(trades);
+  for (const auto& f : stats_filters(trades)) {
+    SCOPED_TRACE(testing::Message() << "symbol " << f.symbol.value_or("-") << " from "
+                                    << f.from.value_or(-1) << " to " << f.to.value_or(-1));
+    expect_same_book(qc::compute_stats(b.history, f), added_in_order(trades, f));
+  }
+}
+
+TEST(StatsScan, BestAndWorstTiesGoToTheEarlierTrade) {
+  auto b = book_of({closed("MSFT", kOpen, kT1, 2), closed("AAPL", kOpen, kT2, 2),
+                    closed("NOK", kOpen, kT3, -3), closed("BX", kOpen, kT4, -3)});
+  auto s = qc::compute_stats(b.history).closed();
+  EXPECT_EQ(s.best, (TradeMark{"MSFT", kOpen, 2}));
+  EXPECT_EQ(s.worst, (TradeMark{"NOK", kOpen, -3}));
+}
+
+TEST(StatsScan, MedianStaysRightWhenTradesAreAddedAfterAScan) {
+  // The rebuild of StatsBook::add is a scan; later closes go on its halves.
+  for (std::size_t scanned : {1u, 2u, 7u, 8u, 500u}) {
+    auto trades = random_closes(31, 1000);
+    std::sort(trades.begin(), trades.end(), qc::closes_before);
+    Book first;
+    for (std::size_t i = 0; i < scanned; ++i) (void)first.history.add(trades[i]);
+    auto s = qc::compute_stats(first.history);
+    for (std::size_t i = scanned; i < trades.size(); ++i) ASSERT_TRUE(s.add_in_order(trades[i]));
+    EXPECT_EQ(s.closed(), added_in_order(trades, {}).closed()) << scanned;
+  }
+}
+
+TEST(StatsScan, AnAddAfterAScanRefusesAnEarlierClose) {
+  auto b = book_of({closed("AAPL", kOpen, kT2, 1)});
+  auto s = qc::compute_stats(b.history);
+  EXPECT_FALSE(s.add_in_order(closed("MSFT", kOpen, kT1, 5)));
+  EXPECT_TRUE(s.add_in_order(closed("MSFT", kOpen, kT3, 5)));
+}
+
 TEST(StatsIncremental, MonthlyMatchesThePerformanceDocument) {
   auto trades = random_closes(8, 2000);
   std::sort(trades.begin(), trades.end(), qc::closes_before);
