@@ -10,7 +10,9 @@
   4. p50/p99/max latency over sequential keep-alive requests (one connection
      per case; time = request sent -> whole body read, never decompressed)
      for /api/stats (default, equity=none, equity=full; filtered by symbol=AAPL,
-     the last day, the last 7 days), /api/positions,
+     the last day, the last 7 days: each filter's first ask, then
+     --filtered-requests asks each under a filter never asked before, i.e.
+     every ask a scan, then repeated asks), /api/positions,
      /api/trades (first page, a deep cursor,
      symbol=AAPL) and /api/performance, without and with Accept-Encoding: gzip;
      outside timing, checks that each gzip body decompresses to the plain body;
@@ -273,6 +275,23 @@ def measure(args, path, gzip_ok, count, warmup=None):
     return times, size, encodings
 
 
+def measure_scans(args, path, newest, count):
+    """Latencies (s, sorted) of `path` with `&to=` newest + 1, + 2, ... (each a
+    filter never asked before: a scan), and the body bytes of the last one."""
+    c = Client(args.port)
+    times, size = [], 0
+    try:
+        for k in range(1, count + 1):
+            t0 = time.perf_counter()
+            r, n = c.get(f"{path}&to={newest + k:.0f}", False)
+            times.append(time.perf_counter() - t0)
+            size = n
+    finally:
+        c.close()
+    times.sort()
+    return times, size
+
+
 def check_gzip(args, path):
     """Outside timing: the gzip answer decompresses to exactly the plain one.
     Returns None when the answer is not compressed, else True/False."""
@@ -375,6 +394,12 @@ def main():
                 # close) are answered from the statistics kept for the filter.
                 times, size, _ = measure(args, path, False, 1, warmup=0)
                 row("  first ask (a scan)", "plain", 1, ms(times[0]), "", "", f"{size:,}", "-", "")
+                # Every ask a scan: the same trades under a new filter each
+                # time (`to` one more second past the newest close), so no
+                # kept answer serves it: what each first ask costs.
+                times, size = measure_scans(args, path, newest, args.filtered_requests)
+                row("  every ask a scan (to= varied)", "plain", len(times), ms(percentile(times, 50)),
+                    ms(percentile(times, 99)), ms(times[-1]), f"{size:,}", "-", "")
             for gz in (False, True):
                 if gz and path == "/healthz":
                     continue
