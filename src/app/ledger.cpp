@@ -330,10 +330,19 @@ OpenSummary Ledger::open_summary(const std::optional<std::string>& symbol) const
 }
 
 std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityMode mode) const {
+  auto body = stats_body(filter, mode);
+  if (!body) return std::nullopt;
+  return (*body)->text();
+}
+
+std::optional<ViewBodyPtr> Ledger::stats_body(const TradeFilter& filter, EquityMode mode) const {
   // SPEC §4.8: `symbol` filters the open part too, from/to do not.
-  auto open_part = [&] { return render_stats_tail(open_summary(filter.symbol)); };
+  auto with_open_part = [&](BodyPartPtr kept) {
+    auto open = BodyPart::stored(render_stats_tail(open_summary(filter.symbol)));
+    return std::make_shared<const ViewBody>(std::vector<BodyPartPtr>{std::move(kept), std::move(open)});
+  };
   const std::string key = stats_cache_key(filter, mode);
-  if (auto kept = stats_cache_.find(key)) return *kept + open_part();
+  if (auto kept = stats_cache_.find(key)) return with_open_part(std::move(kept));
   if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
     filtered_scans_.fetch_sub(1);
     return std::nullopt;
@@ -349,9 +358,9 @@ std::optional<std::string> Ledger::stats_json(const TradeFilter& filter, EquityM
     stats = compute_stats(history_, filter);
     version = stats_cache_.version();
   }
-  auto text = std::make_shared<const std::string>(render_stats_without_tail(stats, mode));
-  stats_cache_.store(key, filter, version, text);
-  return *text + open_part();
+  auto kept = part_of(render_stats_without_tail(stats, mode));
+  if (stats_cache_.store(key, filter, version, kept)) views_.compress_later(kept);
+  return with_open_part(std::move(kept));
 }
 
 std::vector<ItemOutcome> Ledger::item_outcomes(const RecommendationDocument& doc, std::int64_t ts,

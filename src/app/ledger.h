@@ -167,7 +167,12 @@ class Ledger final : public FeedSink {
   // append of closes waits, so their number is bounded.
   static constexpr int kMaxFilteredScans = 2;
   // The statistics of a filter are kept (StatsAnswerCache) until a trade
-  // it matches closes: asked again, they are not scanned again.
+  // it matches closes: asked again, they are not scanned again. The body is
+  // the kept part (compressed once, soon after it is kept) and the current
+  // "open" part, so it goes out gzip once the kept part has its form.
+  std::optional<ViewBodyPtr> stats_body(const TradeFilter& filter,
+                                        EquityMode mode = EquityMode::Reduced) const;
+  // The same, as one text (tests).
   std::optional<std::string> stats_json(const TradeFilter& filter,
                                         EquityMode mode = EquityMode::Reduced) const;
   // Filtered /api/stats answered from kept statistics / by a scan (tests,

@@ -215,7 +215,7 @@ int run_serve(const ServeConfig& config) {
   api_options.market_proxy = proxy.get();
   api_options.trades = [l = ledger.get()](const TradeQuery& q) { return l->trades_page(q); };
   api_options.stats = [l = ledger.get()](const TradeFilter& f, EquityMode mode) {
-    return l->stats_json(f, mode);
+    return l->stats_body(f, mode);
   };
   api_options.events = &events;
   api_options.bars = &recent_bars;

@@ -20,16 +20,17 @@ StatsAnswerCache::Text StatsAnswerCache::find(const std::string& key) {
   return it->second->text;
 }
 
-void StatsAnswerCache::store(const std::string& key, const TradeFilter& filter, std::uint64_t version,
+bool StatsAnswerCache::store(const std::string& key, const TradeFilter& filter, std::uint64_t version,
                              Text text) {
-  if (!text) return;
+  if (!text) return false;
   std::lock_guard lock(mutex_);
-  if (version != version_ || text->size() > max_bytes_ / 4) return;
+  if (version != version_ || text->size() > max_bytes_ / 4) return false;
   if (auto it = index_.find(key); it != index_.end()) erase(it->second);
   while (!lru_.empty() && bytes_ + text->size() > max_bytes_) erase(std::prev(lru_.end()));
   bytes_ += text->size();
   lru_.push_front(Entry{key, filter, std::move(text)});
   index_.emplace(key, lru_.begin());
+  return true;
 }
 
 std::uint64_t StatsAnswerCache::version() const {

@@ -12,7 +12,8 @@
 // version() under that lock, and what it stores is dropped when a change
 // came in between. At most `max_bytes` of text are kept: the least recently
 // used entries go first, and a text bigger than a quarter of that is never
-// kept. Thread-safe.
+// kept (sizes are plain bytes; a kept text's gzip form adds about a third).
+// Thread-safe.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -24,12 +25,14 @@
 
 #include "core/position.h"
 #include "core/trade_history.h"
+#include "http/view_body.h"
 
 namespace qc {
 
 class StatsAnswerCache {
  public:
-  using Text = std::shared_ptr<const std::string>;
+  // A kept answer is a body part: its gzip form, once made, is kept with it.
+  using Text = BodyPartPtr;
   static constexpr std::size_t kDefaultBytes = 32 << 20;
 
   explicit StatsAnswerCache(std::size_t max_bytes = kDefaultBytes) : max_bytes_(max_bytes) {}
@@ -37,8 +40,9 @@ class StatsAnswerCache {
   // The text kept for `key`, or null.
   Text find(const std::string& key);
   // Keeps `text` for `key`, the answer for `filter` as of `version`; ignored
-  // when the closed trades changed since version() said `version`.
-  void store(const std::string& key, const TradeFilter& filter, std::uint64_t version, Text text);
+  // (returns false) when the closed trades changed since version() said
+  // `version`, or the text is too big to keep.
+  bool store(const std::string& key, const TradeFilter& filter, std::uint64_t version, Text text);
 
   std::uint64_t version() const;
   // `trade` closed: the answers of the filters that match it are dropped.

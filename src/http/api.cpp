@@ -268,7 +268,7 @@ HttpResponse Api::get_stats(std::string_view query) const {
   if (!body)
     return json_error(503, "too many filtered statistics requests at once; try again in a moment "
                            "(the unfiltered /api/stats is always available)");
-  return ok_json(std::make_shared<const std::string>(std::move(*body)));
+  return ok_json(std::move(*body));
 }
 
 void Api::get_aggregates(std::string_view symbol, std::string_view query, Respond respond) const {

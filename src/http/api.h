@@ -44,7 +44,7 @@ struct ApiOptions {
   // statistics come from ApiViews); null: those requests answer 503.
   std::function<TradePage(const TradeQuery&)> trades;
   // nullopt: too many filtered scans at once (answered 503).
-  std::function<std::optional<std::string>(const TradeFilter&, EquityMode)> stats;
+  std::function<std::optional<ViewBodyPtr>(const TradeFilter&, EquityMode)> stats;
   // Appends the non-HTTP families of GET /metrics (Prometheus text format).
   std::function<void(std::string&)> metrics;
   // GET /api/events; null: that route answers 503.

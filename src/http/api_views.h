@@ -57,6 +57,9 @@ class ApiViews {
   // hundreds of MB of GzipOnly parts in a row never holds them all plain.
   void compress_soon(const BodyPartPtr& part) { compressor_.submit_paced(part, kCompressPatience); }
   static constexpr std::chrono::milliseconds kCompressPatience{2000};
+  // Compresses a part on the compressor's thread when it gets to it (a
+  // filtered /api/stats answer kept for later requests); never waits.
+  void compress_later(const BodyPartPtr& part) { compressor_.submit_later(part); }
   // Waits until every part published so far has its gzip form.
   void wait_compressed() { compressor_.drain(); }
 

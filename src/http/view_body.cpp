@@ -37,6 +37,34 @@ DeflatedPart deflate_part(std::string_view plain) {
 BodyPart::BodyPart(std::string plain, Keep keep)
     : size_(plain.size()), keep_(keep), plain_(std::make_shared<const std::string>(std::move(plain))) {}
 
+BodyPart::BodyPart(std::shared_ptr<const std::string> plain)
+    : size_(plain ? plain->size() : 0), keep_(Keep::Both), plain_(std::move(plain)) {
+  if (!plain_.load()) plain_.store(std::make_shared<const std::string>());
+}
+
+std::shared_ptr<const BodyPart> BodyPart::stored(std::string plain) {
+  auto d = std::make_shared<DeflatedPart>();
+  // Stored blocks (RFC 1951 3.2.4): BFINAL 0, BTYPE 00, then byte-aligned
+  // LEN and its complement NLEN (little-endian) and LEN bytes. Each ends
+  // byte-aligned, like a sync-flushed part.
+  constexpr std::size_t kMaxStored = 65535;
+  d->bytes.reserve(plain.size() + 5 * (plain.size() / kMaxStored + 1));
+  std::size_t at = 0;
+  do {
+    std::size_t n = std::min(kMaxStored, plain.size() - at);
+    const char header[5] = {0, static_cast<char>(n & 0xff), static_cast<char>(n >> 8),
+                            static_cast<char>(~n & 0xff), static_cast<char>((~n >> 8) & 0xff)};
+    d->bytes.append(header, sizeof header);
+    d->bytes.append(plain, at, n);
+    at += n;
+  } while (at < plain.size());
+  d->crc = static_cast<std::uint32_t>(
+      crc32(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(plain.data()), static_cast<uInt>(plain.size())));
+  auto part = std::make_shared<BodyPart>(std::move(plain));
+  part->deflated_.store(std::move(d));
+  return part;
+}
+
 std::size_t BodyPart::compress() const {
   if (deflated_.load()) return 0;
   auto text = plain_.load();
@@ -217,6 +245,17 @@ void BodyCompressor::submit_paced(const BodyPartPtr& part, std::chrono::millisec
   {
     std::unique_lock lock(mutex_);
     room_.wait_for(lock, patience, [this] { return stop_ || queued_bytes_ <= kPaceBytes; });
+    enqueue_locked(part, dropped);
+  }
+  report_dropped(dropped);
+  wake_.notify_one();
+}
+
+void BodyCompressor::submit_later(const BodyPartPtr& part) {
+  if (part->deflated() || part->size() < kMinGzipBody) return;
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
     enqueue_locked(part, dropped);
   }
   report_dropped(dropped);

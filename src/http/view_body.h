@@ -46,6 +46,13 @@ class BodyPart {
  public:
   enum class Keep { Both, GzipOnly };
   explicit BodyPart(std::string plain, Keep keep = Keep::Both);
+  // A text already shared (kept elsewhere too); not copied.
+  explicit BodyPart(std::shared_ptr<const std::string> plain);
+  // A part whose gzip form is the text as stored (uncompressed) deflate
+  // blocks, made at once: for a small text made per request, so a body of
+  // compressed parts plus this one still goes out gzip without compressing
+  // anything per request.
+  static std::shared_ptr<const BodyPart> stored(std::string plain);
   std::size_t size() const { return size_; }  // plain bytes
   Keep keep() const { return keep_; }
   // The plain text; null once a GzipOnly part is compressed. Hold the
@@ -141,6 +148,9 @@ class BodyCompressor {
   // kPaceBytes already wait: one who renders many big parts in a row (a
   // load of the history) then never holds them all plain at once.
   void submit_paced(const BodyPartPtr& part, std::chrono::milliseconds patience);
+  // Queues one part of any size for the thread (never compresses here, never
+  // waits): a part made on a request's thread, kept for later requests.
+  void submit_later(const BodyPartPtr& part);
   // Waits until everything submitted so far is compressed (tests, benchmarks).
   void drain();
   std::size_t dropped() const { return dropped_.load(); }

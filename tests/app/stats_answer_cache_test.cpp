@@ -8,7 +8,7 @@ using qc::StatsAnswerCache;
 using qc::TradeFilter;
 
 StatsAnswerCache::Text text(std::size_t n, char c = 'x') {
-  return std::make_shared<const std::string>(n, c);
+  return std::make_shared<const qc::BodyPart>(std::string(n, c));
 }
 
 TradeFilter of_symbol(const char* symbol) {
@@ -29,7 +29,7 @@ TEST(StatsAnswerCacheTest, FindsWhatWasStored) {
   cache.store("a", {}, cache.version(), text(10));
   auto found = cache.find("a");
   ASSERT_NE(found, nullptr);
-  EXPECT_EQ(*found, std::string(10, 'x'));
+  EXPECT_EQ(*found->plain(), std::string(10, 'x'));
   EXPECT_EQ(cache.hits(), 1u);
 }
 
@@ -80,7 +80,7 @@ TEST(StatsAnswerCacheTest, AnAnswerScannedBeforeAChangeIsNotKept) {
   StatsAnswerCache cache(1000);
   auto version = cache.version();
   cache.closed(trade("NVDA", 100));
-  cache.store("aapl", of_symbol("AAPL"), version, text(10));
+  EXPECT_FALSE(cache.store("aapl", of_symbol("AAPL"), version, text(10)));
   EXPECT_EQ(cache.entries(), 0u);
   EXPECT_EQ(cache.find("aapl"), nullptr);
 }
@@ -99,8 +99,8 @@ TEST(StatsAnswerCacheTest, TheLeastRecentlyUsedGoFirstAndTheBoundHolds) {
 
 TEST(StatsAnswerCacheTest, ATextOverAQuarterOfTheBoundIsNeverKept) {
   StatsAnswerCache cache(1000);
-  cache.store("a", {}, cache.version(), text(100));
-  cache.store("big", {}, cache.version(), text(251));
+  EXPECT_TRUE(cache.store("a", {}, cache.version(), text(100)));
+  EXPECT_FALSE(cache.store("big", {}, cache.version(), text(251)));
   EXPECT_EQ(cache.find("big"), nullptr);
   EXPECT_NE(cache.find("a"), nullptr);  // and nothing was evicted for it
 }
@@ -111,7 +111,7 @@ TEST(StatsAnswerCacheTest, StoringAKeyAgainReplacesItsText) {
   cache.store("a", {}, cache.version(), text(50, 'y'));
   auto found = cache.find("a");
   ASSERT_NE(found, nullptr);
-  EXPECT_EQ(*found, std::string(50, 'y'));
+  EXPECT_EQ(*found->plain(), std::string(50, 'y'));
   EXPECT_EQ(cache.bytes(), 50u);
   EXPECT_EQ(cache.entries(), 1u);
 }

@@ -98,6 +98,23 @@ class CompressionTest(h.ServerTestCase):
         self.assertEqual(headers.get("Content-Encoding"), "gzip")
         self.assertEqual(int(headers["Content-Length"]), len(gz))
 
+    def test_a_kept_filtered_statistic_goes_out_gzip_and_reads_as_the_plain_answer(self):
+        # from=0 is a filter (a scan, then kept and compressed once) over every
+        # trade, so its answer is the unfiltered document, "open" part included.
+        s = self.closed_server()
+        status, _, unfiltered = s.get_raw("/api/stats", headers={"Accept-Encoding": "identity"})
+        self.assertEqual(status, 200)
+        (ph, plain), (gh, gz) = self.get_both(s, "/api/stats?from=0")
+        self.assertIsNone(ph.get("Content-Encoding"))
+        self.assertEqual(plain, unfiltered)
+        self.assertGreater(len(plain), 512)
+        self.assertEqual(gh.get("Content-Encoding"), "gzip")
+        self.assertIn("Accept-Encoding", gh.get("Vary") or "")
+        self.assertEqual(int(gh["Content-Length"]), len(gz))
+        d = zlib.decompressobj(wbits=31)
+        self.assertEqual(d.decompress(gz) + d.flush(), plain)
+        self.assertTrue(d.eof)
+
     def test_a_month_kept_only_compressed_is_sent_whole_to_a_client_without_gzip(self):
         # 3,000 closes in one month: a /api/performance month of ~640 kB, which
         # the server keeps deflated only (docs/decisions.md "Compressed views")

@@ -116,6 +116,43 @@ TEST(ViewBody, TheCompressorSkipsAPartNobodyHoldsAnyMore) {
   EXPECT_EQ(compressor.dropped(), 0u);
 }
 
+// Stored parts: the text as uncompressed deflate blocks (per-request pieces
+// of a body whose other parts are compressed once).
+TEST(StoredPart, HasItsGzipFormAtOnceAndKeepsItsText) {
+  auto p = BodyPart::stored("{\"open\":1}");
+  ASSERT_NE(p->deflated(), nullptr);
+  EXPECT_EQ(*p->plain(), "{\"open\":1}");
+  EXPECT_EQ(p->compress(), 0u);  // nothing more to do
+}
+
+TEST(StoredPart, AfterCompressedPartsMakesOneGzipStreamOfTheWhole) {
+  ViewBody body({compressed_part(json_like(500, 'a')), BodyPart::stored("],\"open\":{}}")});
+  bool ended = false;
+  EXPECT_EQ(gunzip(gzip_bytes(body), &ended), body.text());
+  EXPECT_TRUE(ended);
+}
+
+TEST(StoredPart, EmptyAndOverOneBlockOf65535Bytes) {
+  // Edges: an empty text (one empty block), exactly 65,535 (one full
+  // block), 65,536 and 150,000 (several blocks).
+  for (std::size_t n : {0u, 65535u, 65536u, 150000u}) {
+    std::string text(n, 'q');
+    for (std::size_t i = 0; i < n; i += 7) text[i] = static_cast<char>('a' + i % 26);
+    ViewBody body({compressed_part(json_like(100, 'z')), BodyPart::stored(text)});
+    bool ended = false;
+    EXPECT_EQ(gunzip(gzip_bytes(body), &ended), body.text()) << n;
+    EXPECT_TRUE(ended) << n;
+  }
+}
+
+TEST(BodyCompressor, APartSubmittedForLaterIsCompressedOnItsThread) {
+  qc::BodyCompressor compressor;
+  auto part = std::make_shared<const BodyPart>(json_like(50, 'k'));  // small: still queued
+  compressor.submit_later(part);
+  compressor.drain();
+  EXPECT_NE(part->deflated(), nullptr);
+}
+
 std::shared_ptr<const BodyPart> gzip_only_part(std::string text) {
   return std::make_shared<const BodyPart>(std::move(text), BodyPart::Keep::GzipOnly);
 }
