@@ -256,6 +256,31 @@ BENCHMARK(BM_FilteredStatsAnswer)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond);
 
+// The same answer refreshed after a close it matches (StatsAnswerCache):
+// the close added to the kept statistics, then the JSON rendered again; no
+// scan. Filters: one symbol; the last 7 days.
+void BM_FilteredStatsRefresh(benchmark::State& state) {
+  const auto& history = loaded().history;
+  const auto& all = closes();
+  qc::TradeFilter filter;
+  if (state.range(0) == 0) filter.symbol = "NVDA";
+  else filter.from = all.back().close_timestamp - 7 * 86400;
+  auto book = qc::compute_stats(history, filter);
+  // A later close the filter matches, one second after the previous one.
+  qc::ClosedPosition next = all.back();
+  next.position.symbol = "NVDA";
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    next.close_timestamp += 1;
+    if (!book.add_in_order(next)) state.SkipWithError("the close did not come in order");
+    auto text = qc::render_stats_without_tail(book, qc::EquityMode::Reduced);
+    bytes = text.size();
+    benchmark::DoNotOptimize(text.data());
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_FilteredStatsRefresh)->ArgName("symbol_week")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

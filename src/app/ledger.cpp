@@ -342,7 +342,8 @@ std::optional<ViewBodyPtr> Ledger::stats_body(const TradeFilter& filter, EquityM
     return std::make_shared<const ViewBody>(std::vector<BodyPartPtr>{std::move(kept), std::move(open)});
   };
   const std::string key = stats_cache_key(filter, mode);
-  if (auto kept = stats_cache_.find(key)) return with_open_part(std::move(kept));
+  auto found = stats_cache_.lookup(key);
+  if (found.text) return with_open_part(std::move(found.text));
   if (filtered_scans_.fetch_add(1) >= kMaxFilteredScans) {
     filtered_scans_.fetch_sub(1);
     return std::nullopt;
@@ -351,15 +352,27 @@ std::optional<ViewBodyPtr> Ledger::stats_body(const TradeFilter& filter, EquityM
     std::atomic<int>& n;
     ~Release() { n.fetch_sub(1); }
   } release{filtered_scans_};
-  StatsBook stats;
-  std::uint64_t version;
-  {
-    std::shared_lock lock(history_mutex_);
-    stats = compute_stats(history_, filter);
-    version = stats_cache_.version();
+  // Kept statistics change only while a close holds the history's lock
+  // exclusively: look again holding it shared.
+  std::shared_lock lock(history_mutex_);
+  if (found.book) found = stats_cache_.peek(key);
+  if (found.text) {  // another request rendered it meanwhile
+    lock.unlock();
+    return with_open_part(std::move(found.text));
   }
-  auto kept = part_of(render_stats_without_tail(stats, mode));
-  if (stats_cache_.store(key, filter, version, kept)) views_.compress_later(kept);
+  if (found.book) {
+    // A kept answer made stale by closes added to its statistics: render
+    // them again rather than scan.
+    auto kept = part_of(render_stats_without_tail(*found.book, mode));
+    lock.unlock();
+    if (stats_cache_.refreshed(key, found.generation, kept)) views_.compress_later(kept);
+    return with_open_part(std::move(kept));
+  }
+  auto stats = std::make_shared<StatsBook>(compute_stats(history_, filter));
+  const std::uint64_t version = stats_cache_.version();
+  lock.unlock();
+  auto kept = part_of(render_stats_without_tail(*stats, mode));
+  if (stats_cache_.store(key, filter, version, kept, std::move(stats))) views_.compress_later(kept);
   return with_open_part(std::move(kept));
 }
 

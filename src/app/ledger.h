@@ -166,8 +166,9 @@ class Ledger final : public FeedSink {
   // a scan of a million trades takes ~0.1 s, during which the ledger's next
   // append of closes waits, so their number is bounded.
   static constexpr int kMaxFilteredScans = 2;
-  // The statistics of a filter are kept (StatsAnswerCache) until a trade
-  // it matches closes: asked again, they are not scanned again. The body is
+  // The statistics of a filter are kept (StatsAnswerCache): asked again,
+  // they are not scanned again; after a close they match, they are rendered
+  // again from the kept statistics the close was added to. The body is
   // the kept part (compressed once, soon after it is kept) and the current
   // "open" part, so it goes out gzip once the kept part has its form.
   std::optional<ViewBodyPtr> stats_body(const TradeFilter& filter,
@@ -179,6 +180,8 @@ class Ledger final : public FeedSink {
   // /metrics).
   std::uint64_t stats_cache_hits() const { return stats_cache_.hits(); }
   std::uint64_t stats_cache_misses() const { return stats_cache_.misses(); }
+  // ... and rendered again from kept statistics that closes were added to.
+  std::uint64_t stats_cache_refreshes() const { return stats_cache_.refreshes(); }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -182,14 +182,17 @@ void ServerStatus::metrics(std::string& out) const {
           n(f.queue_overflows));
   auto stats = parts_.proxy ? parts_.proxy->cache_stats() : MarketDataProxy::CacheStats{};
   append_header(out, "qc_cache_requests_total", "counter",
-                "Cache lookups, by cache (proxy: chart proxy; stats: filtered /api/stats kept until the next "
-                "close) and result.");
+                "Cache lookups, by cache (proxy: chart proxy; stats: filtered /api/stats answers kept between "
+                "closes) and result (stats refresh: rendered again from kept statistics a close was added to, "
+                "not scanned).");
   append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"hit\"", n(stats.hits));
   append_sample(out, "qc_cache_requests_total", "cache=\"proxy\",result=\"miss\"", n(stats.misses));
   append_sample(out, "qc_cache_requests_total", "cache=\"stats\",result=\"hit\"",
                 n(parts_.ledger.stats_cache_hits()));
   append_sample(out, "qc_cache_requests_total", "cache=\"stats\",result=\"miss\"",
                 n(parts_.ledger.stats_cache_misses()));
+  append_sample(out, "qc_cache_requests_total", "cache=\"stats\",result=\"refresh\"",
+                n(parts_.ledger.stats_cache_refreshes()));
   counter("qc_proxy_coalesced_total", "Chart requests that waited for an identical provider fetch already in flight.",
           n(stats.coalesced));
   counter("qc_proxy_busy_total", "Chart requests answered 503 busy because the proxy's fetch queue was full.",

@@ -3,34 +3,76 @@
 namespace qc {
 
 void StatsAnswerCache::erase(Iterator it) {
-  bytes_ -= it->text->size();
+  bytes_ -= it->bytes;
   index_.erase(it->key);
   lru_.erase(it);
 }
 
-StatsAnswerCache::Text StatsAnswerCache::find(const std::string& key) {
+void StatsAnswerCache::account(Iterator it) {
+  bytes_ -= it->bytes;
+  it->bytes = (it->text ? it->text->size() : 0) + (it->book ? it->book->bytes() : 0);
+  bytes_ += it->bytes;
+  evict_beyond_bound(it);
+}
+
+void StatsAnswerCache::evict_beyond_bound(Iterator keep) {
+  while (bytes_ > max_bytes_ && !lru_.empty()) {
+    auto last = std::prev(lru_.end());
+    if (last == keep) {
+      if (lru_.size() == 1) return;  // alone and within a quarter: stays
+      last = std::prev(last);
+    }
+    erase(last);
+  }
+}
+
+StatsAnswerCache::Lookup StatsAnswerCache::lookup(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key);
   if (it == index_.end()) {
     ++misses_;
-    return nullptr;
+    return {};
   }
+  auto& e = *it->second;
   lru_.splice(lru_.begin(), lru_, it->second);
-  ++hits_;
-  return it->second->text;
+  if (e.text) {
+    ++hits_;
+    return {e.text, nullptr, 0};
+  }
+  ++refreshes_;  // stale entries always keep their book
+  return {nullptr, e.book, e.generation};
 }
 
 bool StatsAnswerCache::store(const std::string& key, const TradeFilter& filter, std::uint64_t version,
-                             Text text) {
+                             Text text, Book book) {
   if (!text) return false;
   std::lock_guard lock(mutex_);
   if (version != version_ || text->size() > max_bytes_ / 4) return false;
+  if (book && book->bytes() > max_bytes_ / 4) book = nullptr;
   if (auto it = index_.find(key); it != index_.end()) erase(it->second);
-  while (!lru_.empty() && bytes_ + text->size() > max_bytes_) erase(std::prev(lru_.end()));
-  bytes_ += text->size();
-  lru_.push_front(Entry{key, filter, std::move(text)});
+  lru_.push_front(Entry{key, filter, std::move(text), std::move(book), 0, 0});
   index_.emplace(key, lru_.begin());
+  account(lru_.begin());
   return true;
+}
+
+bool StatsAnswerCache::refreshed(const std::string& key, std::uint64_t generation, Text text) {
+  if (!text) return false;
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end() || it->second->generation != generation || it->second->text) return false;
+  it->second->text = std::move(text);
+  account(it->second);
+  return true;
+}
+
+StatsAnswerCache::Lookup StatsAnswerCache::peek(const std::string& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return {};
+  const auto& e = *it->second;
+  if (e.text) return {e.text, nullptr, 0};
+  return {nullptr, e.book, e.generation};
 }
 
 std::uint64_t StatsAnswerCache::version() const {
@@ -43,9 +85,20 @@ void StatsAnswerCache::closed(const ClosedPosition& trade) {
   ++version_;
   for (auto it = lru_.begin(); it != lru_.end();) {
     auto next = std::next(it);
-    if (matches(it->filter, trade)) erase(it);
+    if (matches(it->filter, trade)) {
+      if (it->book && it->book->add_in_order(trade) && it->book->bytes() <= max_bytes_ / 4) {
+        it->text = nullptr;
+        ++it->generation;
+        bytes_ -= it->bytes;
+        it->bytes = it->book->bytes();
+        bytes_ += it->bytes;
+      } else {
+        erase(it);
+      }
+    }
     it = next;
   }
+  evict_beyond_bound(lru_.end());
 }
 
 void StatsAnswerCache::cleared() {
@@ -74,6 +127,11 @@ std::uint64_t StatsAnswerCache::hits() const {
 std::uint64_t StatsAnswerCache::misses() const {
   std::lock_guard lock(mutex_);
   return misses_;
+}
+
+std::uint64_t StatsAnswerCache::refreshes() const {
+  std::lock_guard lock(mutex_);
+  return refreshes_;
 }
 
 }  // namespace qc

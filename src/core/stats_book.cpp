@@ -141,6 +141,14 @@ ClosedSummary StatsBook::closed() const {
   return s;
 }
 
+std::size_t StatsBook::bytes() const {
+  constexpr std::size_t kMapNode = 96;  // a std::map node with a short key, on 64-bit
+  return sizeof(StatsBook) + equity_.capacity() * sizeof(EquityPoint) +
+         (lower_half_.capacity() + upper_half_.capacity()) * sizeof(double) +
+         (daily_.capacity() + weekly_.capacity() + monthly_.capacity()) * sizeof(PeriodFigures) +
+         by_symbol_.size() * kMapNode;
+}
+
 std::vector<ExitFigures> StatsBook::by_exit() const {
   std::vector<ExitFigures> out;
   for (const auto& e : by_exit_)

@@ -109,6 +109,9 @@ class StatsBook {
   // Changes whenever points already in equity() change (a rebuild); equity
   // JSON rendered earlier stays valid while it does not.
   std::uint64_t generation() const { return generation_; }
+  // About how much memory the book holds (its vectors' capacity, the map's
+  // nodes), for a cache that keeps books.
+  std::size_t bytes() const;
 
  private:
   friend StatsBook compute_stats(const TradeHistory& history, const TradeFilter& filter);

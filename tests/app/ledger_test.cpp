@@ -655,6 +655,28 @@ TEST_F(FilteredStatsTest, AKeptAnswerIsNotServedAfterACloseItMatches) {
   EXPECT_EQ(ledger_->stats_cache_hits(), 0u);
 }
 
+TEST_F(FilteredStatsTest, AfterAMatchingCloseTheKeptStatisticsAreRenderedAgainNotScanned) {
+  close_aapl();
+  qc::TradeFilter window;  // open at the end: every later close matches
+  window.from = 0;
+  ASSERT_TRUE(ledger_->stats_json(window).has_value());
+  close_nvda();
+  auto refreshed = ledger_->stats_json(window);
+  ASSERT_TRUE(refreshed.has_value());
+  EXPECT_EQ(ledger_->stats_cache_refreshes(), 1u);
+  EXPECT_EQ(ledger_->stats_cache_misses(), 1u);  // the first ask only
+  EXPECT_TRUE(contains(*refreshed, R"("closed":{"count":2,)")) << refreshed->substr(0, 200);
+  // The same trades scanned afresh (from=-1 is another key): the same text.
+  qc::TradeFilter also;
+  also.from = -1;
+  auto scanned = ledger_->stats_json(also);
+  ASSERT_TRUE(scanned.has_value());
+  EXPECT_EQ(*refreshed, *scanned);
+  // Asked again: the refreshed text is kept.
+  ASSERT_TRUE(ledger_->stats_json(window).has_value());
+  EXPECT_EQ(ledger_->stats_cache_hits(), 1u);
+}
+
 TEST_F(FilteredStatsTest, AKeptAnswerOutlivesACloseItDoesNotMatch) {
   close_aapl();
   auto before = ledger_->stats_json(symbol_filter("AAPL"));

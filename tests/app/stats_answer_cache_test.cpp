@@ -17,11 +17,19 @@ TradeFilter of_symbol(const char* symbol) {
   return f;
 }
 
-qc::ClosedPosition trade(const char* symbol, double close_timestamp) {
+qc::ClosedPosition trade(const char* symbol, double close_timestamp, double pnl = 1) {
   qc::ClosedPosition c;
   c.position.symbol = symbol;
   c.close_timestamp = close_timestamp;
+  c.pnl = pnl;
   return c;
+}
+
+// The statistics of `trades` (in order), as a scan would keep them.
+StatsAnswerCache::Book book_of(std::initializer_list<qc::ClosedPosition> trades) {
+  auto book = std::make_shared<qc::StatsBook>();
+  for (const auto& t : trades) EXPECT_TRUE(book->add_in_order(t));
+  return book;
 }
 
 TEST(StatsAnswerCacheTest, FindsWhatWasStored) {
@@ -114,6 +122,95 @@ TEST(StatsAnswerCacheTest, StoringAKeyAgainReplacesItsText) {
   EXPECT_EQ(*found->plain(), std::string(50, 'y'));
   EXPECT_EQ(cache.bytes(), 50u);
   EXPECT_EQ(cache.entries(), 1u);
+}
+
+// --- kept statistics: closes added to them, answers refreshed ---------------------
+
+TEST(StatsAnswerCacheTest, AMatchingCloseInOrderIsAddedToTheKeptStatisticsAndStalesTheText) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10),
+                          book_of({trade("AAPL", 100, 2)})));
+  cache.closed(trade("AAPL", 200, 3));
+  auto stale = cache.lookup("aapl");
+  EXPECT_EQ(stale.text, nullptr);  // stale: not served
+  ASSERT_NE(stale.book, nullptr);  // ... but rendered again from these
+  EXPECT_EQ(stale.book->closed().count, 2u);
+  EXPECT_EQ(stale.book->closed().total_pnl, 5);
+  EXPECT_EQ(cache.refreshes(), 1u);
+  EXPECT_EQ(cache.misses(), 0u);
+  EXPECT_EQ(cache.hits(), 0u);
+}
+
+TEST(StatsAnswerCacheTest, ARefreshedTextIsServedAgain) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
+  cache.closed(trade("AAPL", 200));
+  auto stale = cache.lookup("aapl");
+  ASSERT_NE(stale.book, nullptr);
+  EXPECT_TRUE(cache.refreshed("aapl", stale.generation, text(12, 'r')));
+  auto found = cache.find("aapl");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(*found->plain(), std::string(12, 'r'));
+}
+
+TEST(StatsAnswerCacheTest, ARefreshRenderedBeforeAnotherCloseIsNotKept) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
+  cache.closed(trade("AAPL", 200));
+  auto stale = cache.lookup("aapl");
+  ASSERT_NE(stale.book, nullptr);
+  cache.closed(trade("AAPL", 300));  // while the text was being rendered
+  EXPECT_FALSE(cache.refreshed("aapl", stale.generation, text(12)));
+  EXPECT_EQ(cache.find("aapl"), nullptr);
+}
+
+TEST(StatsAnswerCacheTest, AMatchingCloseThatSortsEarlierDropsTheAnswer) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 200)})));
+  cache.closed(trade("AAPL", 100));  // a late close: the statistics cannot take it
+  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(cache.lookup("aapl").book, nullptr);
+  EXPECT_EQ(cache.misses(), 1u);
+}
+
+TEST(StatsAnswerCacheTest, AnAnswerKeptWithoutStatisticsIsDroppedByAMatch) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10)));
+  cache.closed(trade("AAPL", 200));
+  EXPECT_EQ(cache.entries(), 0u);
+}
+
+TEST(StatsAnswerCacheTest, StatisticsOverAQuarterOfTheBoundAreNotKeptButTheTextIs) {
+  auto book = book_of({trade("AAPL", 100)});
+  StatsAnswerCache cache(book->bytes() * 4 - 4);  // the book is just over a quarter
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book));
+  EXPECT_NE(cache.find("aapl"), nullptr);
+  EXPECT_EQ(cache.bytes(), 10u);
+  cache.closed(trade("AAPL", 200));  // no statistics to add it to: dropped
+  EXPECT_EQ(cache.entries(), 0u);
+}
+
+TEST(StatsAnswerCacheTest, KeptStatisticsCountAgainstTheBound) {
+  auto one = book_of({trade("AAPL", 100)});
+  const std::size_t entry = 10 + one->bytes();
+  StatsAnswerCache cache(entry * 4);  // room for four answers with their statistics
+  for (const char* key : {"a", "b", "c", "d"})
+    ASSERT_TRUE(cache.store(key, {}, cache.version(), text(10), book_of({trade("AAPL", 100)})));
+  EXPECT_EQ(cache.bytes(), 4 * entry);
+  ASSERT_TRUE(cache.store("e", {}, cache.version(), text(10), book_of({trade("AAPL", 100)})));
+  EXPECT_EQ(cache.entries(), 4u);  // the least recently used went
+  EXPECT_EQ(cache.find("a"), nullptr);
+  EXPECT_LE(cache.bytes(), entry * 4);
+}
+
+TEST(StatsAnswerCacheTest, PeekCountsNothingAndMovesNothing) {
+  StatsAnswerCache cache(1 << 20);
+  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
+  EXPECT_NE(cache.peek("aapl").text, nullptr);
+  EXPECT_EQ(cache.peek("nvda").text, nullptr);
+  cache.closed(trade("AAPL", 200));
+  EXPECT_NE(cache.peek("aapl").book, nullptr);
+  EXPECT_EQ(cache.hits() + cache.misses() + cache.refreshes(), 0u);
 }
 
 }  // namespace

@@ -258,8 +258,8 @@ class MetricsTest(h.ServerTestCase):
             self.assertEqual(m.value("qc_rejected_inputs_total", reason=reason), 0, reason)
         for notes in ("Reached target price", "Reached stop loss"):
             self.assertEqual(m.value("qc_positions_closed_total", notes=notes), 0, notes)
-        for cache in ("proxy", "stats"):
-            for result in ("hit", "miss"):
+        for cache, results in (("proxy", ("hit", "miss")), ("stats", ("hit", "miss", "refresh"))):
+            for result in results:
                 self.assertEqual(m.value("qc_cache_requests_total", cache=cache, result=result), 0,
                                  (cache, result))
         self.assertEqual(m.value("qc_cache_up"), 1)
