@@ -200,8 +200,9 @@ StatsBook compute_stats(const TradeHistory& history, const TradeFilter& filter) 
   // The lower half holds the ceil(n / 2) smallest (add_in_order's balance).
   const auto lower = static_cast<std::ptrdiff_t>((pnl.size() + 1) / 2);
   std::nth_element(pnl.begin(), pnl.begin() + (lower - 1), pnl.end());
-  book.lower_half_.assign(pnl.begin(), pnl.begin() + lower);
   book.upper_half_.assign(pnl.begin() + lower, pnl.end());
+  pnl.resize(static_cast<std::size_t>(lower));
+  book.lower_half_ = std::move(pnl);
   std::make_heap(book.lower_half_.begin(), book.lower_half_.end());
   std::make_heap(book.upper_half_.begin(), book.upper_half_.end(), std::greater<>{});
   return book;
