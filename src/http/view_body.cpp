@@ -37,11 +37,6 @@ DeflatedPart deflate_part(std::string_view plain) {
 BodyPart::BodyPart(std::string plain, Keep keep)
     : size_(plain.size()), keep_(keep), plain_(std::make_shared<const std::string>(std::move(plain))) {}
 
-BodyPart::BodyPart(std::shared_ptr<const std::string> plain)
-    : size_(plain ? plain->size() : 0), keep_(Keep::Both), plain_(std::move(plain)) {
-  if (!plain_.load()) plain_.store(std::make_shared<const std::string>());
-}
-
 std::shared_ptr<const BodyPart> BodyPart::stored(std::string plain) {
   auto d = std::make_shared<DeflatedPart>();
   // Stored blocks (RFC 1951 3.2.4): BFINAL 0, BTYPE 00, then byte-aligned
@@ -214,7 +209,7 @@ void BodyCompressor::report_dropped(std::size_t dropped) {
   if (!dropped) return;
   dropped_ += dropped;
   log::error("http", "compression queue full: " + std::to_string(dropped) +
-                         " parts of published views will be sent uncompressed");
+                         " parts of published views or kept answers will be sent uncompressed");
 }
 
 void BodyCompressor::submit(const ViewBody& body) {

@@ -46,8 +46,6 @@ class BodyPart {
  public:
   enum class Keep { Both, GzipOnly };
   explicit BodyPart(std::string plain, Keep keep = Keep::Both);
-  // A text already shared (kept elsewhere too); not copied.
-  explicit BodyPart(std::shared_ptr<const std::string> plain);
   // A part whose gzip form is the text as stored (uncompressed) deflate
   // blocks, made at once: for a small text made per request, so a body of
   // compressed parts plus this one still goes out gzip without compressing
