@@ -149,12 +149,20 @@ TEST(StatsAnswerCacheTest, AMatchingCloseInOrderIsAddedToTheKeptStatisticsAndSta
   EXPECT_EQ(cache.hits(), 0u);
 }
 
-TEST(StatsAnswerCacheTest, ARefreshedTextIsServedAgain) {
-  StatsAnswerCache cache(1 << 20);
-  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
+// An AAPL answer kept with its statistics, then a second AAPL close: the
+// lookup of a stale answer.
+StatsAnswerCache::Lookup stale_after_a_close(StatsAnswerCache& cache) {
+  EXPECT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
   cache.closed(trade("AAPL", 200));
   auto stale = cache.lookup("aapl");
-  ASSERT_NE(stale.book, nullptr);
+  EXPECT_EQ(stale.text, nullptr);
+  EXPECT_NE(stale.book, nullptr);
+  return stale;
+}
+
+TEST(StatsAnswerCacheTest, ARefreshedTextIsServedAgain) {
+  StatsAnswerCache cache(1 << 20);
+  auto stale = stale_after_a_close(cache);
   EXPECT_TRUE(cache.refreshed("aapl", stale.generation, text(12, 'r')));
   auto found = cache.find("aapl");
   ASSERT_NE(found, nullptr);
@@ -163,10 +171,7 @@ TEST(StatsAnswerCacheTest, ARefreshedTextIsServedAgain) {
 
 TEST(StatsAnswerCacheTest, ARefreshRenderedBeforeAnotherCloseIsNotKept) {
   StatsAnswerCache cache(1 << 20);
-  ASSERT_TRUE(cache.store("aapl", of_symbol("AAPL"), cache.version(), text(10), book_of({trade("AAPL", 100)})));
-  cache.closed(trade("AAPL", 200));
-  auto stale = cache.lookup("aapl");
-  ASSERT_NE(stale.book, nullptr);
+  auto stale = stale_after_a_close(cache);
   cache.closed(trade("AAPL", 300));  // while the text was being rendered
   EXPECT_FALSE(cache.refreshed("aapl", stale.generation, text(12)));
   EXPECT_EQ(cache.find("aapl"), nullptr);
