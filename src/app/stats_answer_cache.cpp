@@ -8,11 +8,20 @@ void StatsAnswerCache::erase(Iterator it) {
   lru_.erase(it);
 }
 
-void StatsAnswerCache::account(Iterator it) {
+void StatsAnswerCache::recount(Iterator it) {
   bytes_ -= it->bytes;
   it->bytes = (it->text ? it->text->size() : 0) + (it->book ? it->book->bytes() : 0);
   bytes_ += it->bytes;
+}
+
+void StatsAnswerCache::account(Iterator it) {
+  recount(it);
   evict_beyond_bound(it);
+}
+
+StatsAnswerCache::Lookup StatsAnswerCache::lookup_of(const Entry& e) {
+  if (e.text) return {e.text, nullptr, 0};
+  return {nullptr, e.book, e.generation};  // stale entries always keep their book
 }
 
 void StatsAnswerCache::evict_beyond_bound(Iterator keep) {
@@ -33,14 +42,10 @@ StatsAnswerCache::Lookup StatsAnswerCache::lookup(const std::string& key) {
     ++misses_;
     return {};
   }
-  auto& e = *it->second;
   lru_.splice(lru_.begin(), lru_, it->second);
-  if (e.text) {
-    ++hits_;
-    return {e.text, nullptr, 0};
-  }
-  ++refreshes_;  // stale entries always keep their book
-  return {nullptr, e.book, e.generation};
+  auto found = lookup_of(*it->second);
+  ++(found.text ? hits_ : refreshes_);
+  return found;
 }
 
 bool StatsAnswerCache::store(const std::string& key, const TradeFilter& filter, std::uint64_t version,
@@ -70,9 +75,7 @@ StatsAnswerCache::Lookup StatsAnswerCache::peek(const std::string& key) const {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key);
   if (it == index_.end()) return {};
-  const auto& e = *it->second;
-  if (e.text) return {e.text, nullptr, 0};
-  return {nullptr, e.book, e.generation};
+  return lookup_of(*it->second);
 }
 
 std::uint64_t StatsAnswerCache::version() const {
@@ -89,9 +92,7 @@ void StatsAnswerCache::closed(const ClosedPosition& trade) {
       if (it->book && it->book->add_in_order(trade) && it->book->bytes() <= max_bytes_ / 4) {
         it->text = nullptr;
         ++it->generation;
-        bytes_ -= it->bytes;
-        it->bytes = it->book->bytes();
-        bytes_ += it->bytes;
+        recount(it);
       } else {
         erase(it);
       }

@@ -98,9 +98,12 @@ class StatsAnswerCache {
   };
   using Iterator = std::list<Entry>::iterator;
   void erase(Iterator it);
-  // Re-counts the entry's bytes; then the least recently used others go
-  // while more than max_bytes_ are kept.
+  // Re-counts the entry's bytes.
+  void recount(Iterator it);
+  // recount(), then the least recently used others go while more than
+  // max_bytes_ are kept.
   void account(Iterator it);
+  static Lookup lookup_of(const Entry& e);
   void evict_beyond_bound(Iterator keep);
 
   const std::size_t max_bytes_;
