@@ -100,9 +100,7 @@ bool StatsBook::add_in_order(const ClosedPosition& closed) {
 
   auto symbol = by_symbol_.find(position.symbol);
   if (symbol == by_symbol_.end()) symbol = by_symbol_.emplace(position.symbol, SymbolFigures{}).first;
-  ++symbol->second.count;
-  if (p > 0) ++symbol->second.wins;
-  symbol->second.total_pnl += p;
+  symbol->second.add(p);
 
   last_ = std::move(key);
   return true;
@@ -181,10 +179,7 @@ StatsBook compute_stats(const TradeHistory& history, const TradeFilter& filter) 
     if (!best || p > best->pnl) best = &row;
     if (!worst || p < worst->pnl) worst = &row;
     pnl.push_back(p);
-    auto& symbol = symbols[row.symbol];
-    ++symbol.count;
-    if (p > 0) ++symbol.wins;
-    symbol.total_pnl += p;
+    symbols[row.symbol].add(p);
     last = &row;
   });
   if (!last) return book;

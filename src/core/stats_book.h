@@ -55,6 +55,11 @@ struct ClosedSummary {
 struct SymbolFigures {
   std::size_t count = 0, wins = 0;
   double total_pnl = 0;
+  void add(double pnl) {
+    ++count;
+    if (pnl > 0) ++wins;
+    total_pnl += pnl;
+  }
   double win_rate() const { return static_cast<double>(wins) / static_cast<double>(count); }
   double avg_pnl() const { return total_pnl / static_cast<double>(count); }
   bool operator==(const SymbolFigures&) const = default;
